@@ -1,0 +1,225 @@
+"""The hub's configuration schema: the single source of truth for every key.
+
+Loading YAML, `${ENV}` substitution and line-numbered error messages live in
+`agent.configfile`; this module only says what a valid configuration is.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from agent.detect.labels import TRACKED_LABELS
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Point = tuple[Unit, Unit]
+
+
+class Strict(BaseModel):
+    """Unknown keys are refused everywhere: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_polygon(points: list[Point]) -> list[Point]:
+    if len(points) < 3:
+        raise ValueError(f"a polygon needs at least 3 points [x, y], got {len(points)}")
+    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))
+    if abs(area2) < 1e-6:
+        raise ValueError("the polygon's points are in a line: it covers no area")
+    return points
+
+
+Polygon = Annotated[list[Point], AfterValidator(_check_polygon)]
+LabelName = Literal[TRACKED_LABELS]  # type: ignore[valid-type]
+
+
+class ObjectFilter(Strict):
+    min_score: float = Field(0.5, gt=0.0, le=1.0)
+    min_area: Unit = 0.0
+    max_area: Unit = 1.0
+
+    @model_validator(mode="after")
+    def _area_order(self) -> ObjectFilter:
+        if self.min_area > self.max_area:
+            raise ValueError(f"min_area ({self.min_area}) must not exceed max_area ({self.max_area})")
+        return self
+
+
+def _default_objects() -> dict[str, ObjectFilter]:
+    return {label: ObjectFilter() for label in TRACKED_LABELS}
+
+
+class DetectorConfig(Strict):
+    model: Path | None = None
+    labels: Path | None = None
+    runtime: Literal["auto", "litert", "tflite"] = "auto"
+    threads: int = Field(2, ge=1, le=8)
+    objects: dict[LabelName, ObjectFilter] = Field(default_factory=_default_objects)
+
+    @field_validator("objects")
+    @classmethod
+    def _some_labels(cls, objects: dict[str, ObjectFilter]) -> dict[str, ObjectFilter]:
+        if not objects:
+            raise ValueError("at least one label is needed")
+        return objects
+
+
+class TrackerConfig(Strict):
+    confirm_hits: int = Field(3, ge=1, le=30, description="detections needed before `new`")
+    confirm_window: int = Field(5, ge=1, le=60, description="within this many detector passes")
+    confirm_score: float = Field(0.6, gt=0.0, le=1.0, description="median score needed for `new`")
+    end_after: float = Field(3.0, gt=0.0, le=600.0, description="seconds unseen before `end`")
+    update_interval: float = Field(10.0, ge=0.0, le=3600.0, description="minimum seconds between updates")
+    score_step: float = Field(0.15, gt=0.0, le=1.0, description="score change that earns an update")
+    match_distance: float = Field(
+        1.0, gt=0.0, le=10.0, description="farthest a detection may lie from a track's predicted box, in box sizes"
+    )
+    duplicate_iou: float = Field(0.5, gt=0.0, le=1.0, description="overlap (IoU) that makes a weaker box a duplicate")
+    duplicate_containment: float = Field(
+        0.7, gt=0.0, le=1.0, description="share of a box inside a better one that makes it a duplicate"
+    )
+
+
+class MotionConfig(Strict):
+    """The motion gate: when the detector runs on this camera's frames (agent.motion)."""
+
+    enabled: bool = Field(True, description="false: run the detector on every frame, as --every-frame does")
+    width: int = Field(160, ge=32, le=640, description="grey frame width for the motion test")
+    threshold: int = Field(25, ge=1, le=255, description="pixel difference that counts as change")
+    min_area: Unit = Field(0.001, description="smallest moving region, fraction of the frame")
+    adapt_seconds: float = Field(
+        2.0, gt=0.0, le=600.0, description="time constant of the running-average background: how fast light drift "
+        "and objects that stopped fade into it"
+    )
+    recalibrate_ratio: Unit = Field(0.5, description="changed fraction that means a global change, not motion")
+    keepalive: float = Field(10.0, gt=0.0, le=3600.0, description="seconds between detector runs without motion")
+    recheck: float = Field(
+        1.0, gt=0.0, le=60.0, description="seconds between detector runs while objects are tracked and nothing moves; "
+        "keep it well below tracker.end_after"
+    )
+    regions: int = Field(
+        0, ge=0, le=8, description="detect on up to this many squares around motion, at the model's input size, "
+        "instead of the whole frame (more motion: whole frame); 0: always the whole frame"
+    )
+
+
+class CameraConfig(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    source: str
+    enabled: bool = True
+    fps: float = Field(5.0, gt=0.0, le=60.0)
+    loop: bool = False
+    open_timeout: float = Field(10.0, gt=0.0, le=120.0)
+    read_timeout: float = Field(10.0, gt=0.0, le=120.0)
+    zones: dict[Annotated[str, Field(pattern=ID_PATTERN)], Polygon] = Field(default_factory=dict)
+    masks: list[Polygon] = Field(default_factory=list)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, source: str) -> str:
+        if not source.strip():
+            raise ValueError("empty source; expected a file path, rtsp://..., usb:N, /dev/videoN or picamera")
+        if "://" in source and not re.match(r"^(rtsp|rtsps|http|https)://[^/\s]+", source):
+            raise ValueError("unsupported URL; expected rtsp://, rtsps://, http:// or https://")
+        return source
+
+
+class TLSConfig(Strict):
+    enabled: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> TLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        return self
+
+
+class BrokerAddress(Strict):
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+
+
+class HomeAssistantConfig(Strict):
+    enabled: bool = False
+    prefix: str = "homeassistant"
+
+
+class MQTTConfig(Strict):
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    failover: list[BrokerAddress] = Field(default_factory=list)
+    topic_prefix: str = Field("camhub", pattern=r"^[^#+\s]+$")
+    client_id: str | None = None
+    protocol: Literal["3.1.1", "5"] = "5"
+    keepalive: int = Field(30, ge=5, le=3600)
+    username: str | None = None
+    password: SecretStr | None = None
+
+    @field_validator("username", "password", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # `${VAR:-}` for an optional secret yields "": that means "not set".
+        return None if value == "" else value
+
+    password_file: Path | None = None
+    tls: TLSConfig = Field(default_factory=TLSConfig)
+    stats_interval: float = Field(60.0, ge=5.0, le=3600.0)
+    max_payload: int = Field(65536, ge=256, le=1048576, description="largest command accepted, bytes")
+    homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+            raise ValueError("topic_prefix must not start or end with '/' nor contain '//'")
+        return prefix
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MQTTConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        return self
+
+
+class SpoolConfig(Strict):
+    path: Path = Path("/var/lib/camhub-agent/spool.db")
+    max_mb: float = Field(100.0, ge=1.0, le=100_000.0)
+    max_age_days: float = Field(30.0, gt=0.0, le=3650.0)
+
+
+class LogConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class HubConfig(Strict):
+    hub_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    mqtt: MQTTConfig = Field(default_factory=MQTTConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    cameras: list[CameraConfig] = Field(min_length=1)
+    spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        seen: set[str] = set()
+        for cam in cameras:
+            if cam.id in seen:
+                raise ValueError(f"duplicate camera id {cam.id!r}; each camera needs its own id")
+            seen.add(cam.id)
+        return cameras
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        return next(c for c in self.cameras if c.id == camera_id)
