@@ -84,6 +84,8 @@ class Detector:
             if score < self.min_score or not 0 <= cls < len(self.labels):
                 continue
             y1, x1, y2, x2 = np.clip(boxes[i], 0.0, 1.0)
+            if x2 - x1 < 1e-3 or y2 - y1 < 1e-3:  # clipped away: the object is outside the picture
+                continue
             box = (ox + x1 * sx, oy + y1 * sy, ox + x2 * sx, oy + y2 * sy)
             found.append(Detection(self.labels[cls], score, tuple(round(float(v), 4) for v in box)))
         return found
