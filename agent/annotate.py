@@ -25,8 +25,12 @@ def draw_box(image: np.ndarray, box: Box, text: str, label: str, thick: int = 2)
     cv2.putText(image, text, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
 
 
-def draw_polygons(image: np.ndarray, polygons: Iterable[Sequence[tuple[float, float]]], colour: tuple[int, int, int],
-                  fill: bool = False) -> None:  # fmt: skip
+def draw_polygons(
+    image: np.ndarray,
+    polygons: Iterable[Sequence[tuple[float, float]]],
+    colour: tuple[int, int, int],
+    fill: bool = False,
+) -> None:
     height, width = image.shape[:2]
     for polygon in polygons:
         points = np.array([(int(x * width), int(y * height)) for x, y in polygon], dtype=np.int32)

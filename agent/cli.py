@@ -95,8 +95,14 @@ def _replay(args: argparse.Namespace) -> int:
     from agent.replay import replay
 
     config = load_config(args.config) if args.config else None
-    return replay(args.video, config, camera_id=args.camera, events_out=args.events_out,
-                  annotate=args.annotate, every_frame=args.every_frame)  # fmt: skip
+    return replay(
+        args.video,
+        config,
+        camera_id=args.camera,
+        events_out=args.events_out,
+        annotate=args.annotate,
+        every_frame=args.every_frame,
+    )
 
 
 def _model_fetch(args: argparse.Namespace) -> int:

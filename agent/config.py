@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 from agent.detect.labels import TRACKED_LABELS
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+TOPIC_PATTERN = r"^[^#+\s]+$"
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 Point = tuple[Unit, Unit]
 
@@ -28,7 +29,7 @@ class Strict(BaseModel):
 def _check_polygon(points: list[Point]) -> list[Point]:
     if len(points) < 3:
         raise ValueError(f"a polygon needs at least 3 points [x, y], got {len(points)}")
-    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))
+    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True))
     if abs(area2) < 1e-6:
         raise ValueError("the polygon's points are in a line: it covers no area")
     return points
@@ -74,8 +75,14 @@ class TrackerConfig(Strict):
     confirm_window: int = Field(5, ge=1, le=60, description="within this many detector passes")
     confirm_score: float = Field(0.6, gt=0.0, le=1.0, description="median score needed for `new`")
     end_after: float = Field(3.0, gt=0.0, le=600.0, description="seconds unseen before `end`")
+    exit_after: float = Field(
+        1.0, gt=0.0, le=600.0, description="seconds unseen before `end` for an object last seen at the frame's edge"
+    )
     update_interval: float = Field(10.0, ge=0.0, le=3600.0, description="minimum seconds between updates")
     score_step: float = Field(0.15, gt=0.0, le=1.0, description="score change that earns an update")
+    seed_score: float = Field(
+        0.5, gt=0.0, le=1.0, description="weakest detection that may start a track; weaker ones only keep tracks alive"
+    )
     match_distance: float = Field(
         1.0, gt=0.0, le=10.0, description="farthest a detection may lie from a track's predicted box, in box sizes"
     )
@@ -93,19 +100,54 @@ class MotionConfig(Strict):
     threshold: int = Field(25, ge=1, le=255, description="pixel difference that counts as change")
     min_area: Unit = Field(0.001, description="smallest moving region, fraction of the frame")
     adapt_seconds: float = Field(
-        2.0, gt=0.0, le=600.0, description="time constant of the running-average background: how fast light drift "
-        "and objects that stopped fade into it"
+        2.0,
+        gt=0.0,
+        le=600.0,
+        description="time constant of the running-average background: how fast light drift "
+        "and objects that stopped fade into it",
     )
     recalibrate_ratio: Unit = Field(0.5, description="changed fraction that means a global change, not motion")
     keepalive: float = Field(10.0, gt=0.0, le=3600.0, description="seconds between detector runs without motion")
     recheck: float = Field(
-        1.0, gt=0.0, le=60.0, description="seconds between detector runs while objects are tracked and nothing moves; "
-        "keep it well below tracker.end_after"
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="seconds between detector runs while objects are tracked and nothing moves; "
+        "keep it well below tracker.end_after",
     )
     regions: int = Field(
-        0, ge=0, le=8, description="detect on up to this many squares around motion, at the model's input size, "
-        "instead of the whole frame (more motion: whole frame); 0: always the whole frame"
+        0,
+        ge=0,
+        le=8,
+        description="detect on up to this many squares around motion, at the model's input size, "
+        "instead of the whole frame (more motion: whole frame); 0: always the whole frame",
     )
+
+
+Size = tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
+
+
+class PiCameraConfig(Strict):
+    """Only read when `source` is `picamera` or `picamera:N`."""
+
+    main_size: Size = Field((1920, 1080), description="[width, height] of the main stream, used for snapshots")
+    lores_size: Size = Field((640, 480), description="[width, height] of the lores stream, used for detection")
+    sensor_mode: int | None = Field(
+        None, ge=0, description="index into Picamera2.sensor_modes; default: libcamera picks one for main_size"
+    )
+    fps: float | None = Field(
+        None, gt=0.0, le=120.0,
+        description="sensor frame rate; default: the camera's fps. Higher caps exposure time (less blur at night)",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _sizes(self) -> PiCameraConfig:
+        for name, (width, height) in (("main_size", self.main_size), ("lores_size", self.lores_size)):
+            if width % 2 or height % 2:
+                raise ValueError(f"{name} {width}x{height}: width and height must be even (YUV420 needs it)")
+        if self.lores_size[0] > self.main_size[0] or self.lores_size[1] > self.main_size[1]:
+            raise ValueError("lores_size must not be larger than main_size (libcamera refuses it)")
+        return self
 
 
 class CameraConfig(Strict):
@@ -116,9 +158,14 @@ class CameraConfig(Strict):
     loop: bool = False
     open_timeout: float = Field(10.0, gt=0.0, le=120.0)
     read_timeout: float = Field(10.0, gt=0.0, le=120.0)
+    stall_timeout: float = Field(
+        20.0, gt=0.0, le=3600.0,
+        description="seconds without a new or changed frame before the camera counts as down and is reopened",
+    )  # fmt: skip
     zones: dict[Annotated[str, Field(pattern=ID_PATTERN)], Polygon] = Field(default_factory=dict)
     masks: list[Polygon] = Field(default_factory=list)
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    picamera: PiCameraConfig = Field(default_factory=PiCameraConfig)
 
     @field_validator("source")
     @classmethod
@@ -158,7 +205,7 @@ class MQTTConfig(Strict):
     host: str = Field("localhost", min_length=1)
     port: int = Field(1883, ge=1, le=65535)
     failover: list[BrokerAddress] = Field(default_factory=list)
-    topic_prefix: str = Field("camhub", pattern=r"^[^#+\s]+$")
+    topic_prefix: str = Field("camhub", pattern=TOPIC_PATTERN)
     client_id: str | None = None
     protocol: Literal["3.1.1", "5"] = "5"
     keepalive: int = Field(30, ge=5, le=3600)
@@ -175,6 +222,17 @@ class MQTTConfig(Strict):
     tls: TLSConfig = Field(default_factory=TLSConfig)
     stats_interval: float = Field(60.0, ge=5.0, le=3600.0)
     max_payload: int = Field(65536, ge=256, le=1048576, description="largest command accepted, bytes")
+    reconnect_max_delay: float = Field(
+        60.0,
+        ge=1.0,
+        le=3600.0,
+        description="longest wait between connection rounds (backoff doubles from 1 s, with jitter); "
+        "also how often the first broker is probed while connected to a failover broker",
+    )
+    max_inflight: int = Field(20, ge=1, le=500, description="events published and awaiting PUBACK at once")
+    command_rate: float = Field(
+        2.0, gt=0.0, le=1000.0, description="commands accepted per second on average (bursts of 5 s worth)"
+    )
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
 
     @field_validator("topic_prefix")

@@ -15,11 +15,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent.config import HubConfig
+from agent.config import ID_PATTERN, TOPIC_PATTERN, HubConfig
 
 EX_CONFIG = 78  # sysexits.h EX_CONFIG: systemd and volunteers both read it as "fix the config"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Loc = tuple[str | int, ...]
+_PATTERNS = {
+    ID_PATTERN: "1 to 32 lowercase letters, digits, '-' or '_'",
+    TOPIC_PATTERN: "MQTT topic text without '#', '+' or spaces",
+}
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,7 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [
-            f"{self.file}:{p.line}: {p.path + ': ' if p.path else ''}{p.message}" for p in self.problems
-        ]
+        return [f"{self.file}:{p.line}: {p.path + ': ' if p.path else ''}{p.message}" for p in self.problems]
 
 
 def load_config(file: Path, environ: dict[str, str] | None = None) -> HubConfig:
@@ -119,7 +121,9 @@ class _NodeReader:
             if default is not None:
                 return default
             self.problems.append(
-                ConfigProblem(line, _dotted(loc), f"environment variable {name} is not set; set it or write ${{{name}:-default}}")
+                ConfigProblem(
+                    line, _dotted(loc), f"environment variable {name} is not set; set it or write ${{{name}:-default}}"
+                )
             )
             return ""
 
@@ -152,7 +156,8 @@ def _explain(err: Any, loc: Loc) -> str:
     if kind == "literal_error":
         return f"got {err['input']!r}; expected {ctx.get('expected')}"
     if kind == "string_pattern_mismatch":
-        return f"got {err['input']!r}; expected lowercase letters, digits, '-' or '_' (at most 32), matching {ctx.get('pattern')}"
+        pattern = ctx.get("pattern")
+        return f"got {err['input']!r}; expected {_PATTERNS.get(pattern, f'text matching {pattern}')}"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     got = err.get("input")
@@ -196,14 +201,24 @@ def _file_problems(config: HubConfig, lines: dict[Loc, int]) -> list[ConfigProbl
         (("mqtt", "tls", "cert_file"), config.mqtt.tls.cert_file),
         (("mqtt", "tls", "key_file"), config.mqtt.tls.key_file),
     ]
-    checks += [(("cameras", i, "source"), Path(cam.source)) for i, cam in enumerate(config.cameras) if _is_file_source(cam.source)]
+    checks += [
+        (("cameras", i, "source"), Path(cam.source))
+        for i, cam in enumerate(config.cameras)
+        if _is_file_source(cam.source)
+    ]
     problems = []
     for loc, path in checks:
         if path is not None and not os.access(path, os.R_OK):
             why = "does not exist" if not path.exists() else "is not readable by this user"
-            problems.append(ConfigProblem(_line_for(loc, lines), _dotted(loc), f"file {path} {why}; expected a readable file"))
+            problems.append(
+                ConfigProblem(_line_for(loc, lines), _dotted(loc), f"file {path} {why}; expected a readable file")
+            )
         elif loc == ("detector", "model") and path is not None and not _is_tflite(path):
-            problems.append(ConfigProblem(_line_for(loc, lines), _dotted(loc), f"file {path} is not a TFLite model (no TFL3 header)"))
+            problems.append(
+                ConfigProblem(
+                    _line_for(loc, lines), _dotted(loc), f"file {path} is not a TFLite model (no TFL3 header)"
+                )
+            )
     return problems
 
 

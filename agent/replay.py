@@ -23,14 +23,21 @@ from agent.pipeline import CameraPipeline
 from agent.track.events import encode
 
 
-def replay(video: Path, config: HubConfig | None, camera_id: str | None = None, events_out: Path | None = None,
-           annotate: Path | None = None, every_frame: bool = False) -> int:  # fmt: skip
+def replay(
+    video: Path,
+    config: HubConfig | None,
+    camera_id: str | None = None,
+    events_out: Path | None = None,
+    annotate: Path | None = None,
+    every_frame: bool = False,
+) -> int:
     if not video.is_file():
         print(f"camhub-agent: no such video file: {video}", file=sys.stderr)
         return 1
     config, camera = _replay_config(video, config, camera_id)
-    detector = Detector(resolve_model(config.detector.model), config.detector.labels, config.detector.threads,
-                        config.detector.runtime)  # fmt: skip
+    detector = Detector(
+        resolve_model(config.detector.model), config.detector.labels, config.detector.threads, config.detector.runtime
+    )
     pipeline = CameraPipeline(config, camera, detector, every_frame=every_frame)
     source = OpenCVSource(camera.id, str(video), realtime=False)
     source.open()

@@ -35,49 +35,134 @@ CORPUS = [
     ("missing-hub", "cameras:\n  - {id: a, source: rtsp://h/s}\n", 1, r"hub_id: required key is missing"),
     ("missing-cameras", "hub_id: a\n", 1, r"cameras: required key is missing"),
     ("no-cameras", "hub_id: a\ncameras: []\n", 2, r"cameras: list should have at least 1 item .*"),
-    ("bad-hub-id", "hub_id: Hub One\ncameras:\n  - {id: a, source: rtsp://h/s}\n", 1,
-     r"hub_id: got 'Hub One'; expected lowercase letters, digits, '-' or '_' .*"),
-    ("unknown-key", "hub_id: a\nmqtt:\n  hots: x\ncameras:\n  - {id: a, source: rtsp://h/s}\n", 3,
-     r"mqtt\.hots: unknown key; expected one of: host, port, .*"),
-    ("unknown-top-key", "hub_id: a\ncamera:\n  - {id: a, source: rtsp://h/s}\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
-     2, r"camera: unknown key; expected one of: hub_id, mqtt, .*cameras.*"),
-    ("wrong-type", "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    fps: fast\n", 5,
-     r"cameras\[0\]\.fps: input should be a valid number.*\(got 'fast'\)"),
-    ("out-of-range", "hub_id: a\nmqtt:\n  port: 99999\ncameras:\n  - {id: a, source: rtsp://h/s}\n", 3,
-     r"mqtt\.port: input should be less than or equal to 65535 \(got 99999\)"),
-    ("bad-choice", "hub_id: a\ndetector:\n  runtime: gpu\ncameras:\n  - {id: a, source: rtsp://h/s}\n", 3,
-     r"detector\.runtime: got 'gpu'; expected 'auto', 'litert' or 'tflite'"),
-    ("unknown-label", "hub_id: a\ndetector:\n  objects:\n    dog: {min_score: 0.5}\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
-     4, r"detector\.objects\.dog: got 'dog'; expected 'person', 'bicycle', 'car', 'motorcycle', 'bus' or 'truck'"),
-    ("area-order", "hub_id: a\ndetector:\n  objects:\n    car: {min_area: 0.5, max_area: 0.1}\n"
-     "cameras:\n  - {id: a, source: rtsp://h/s}\n", 4, r"detector\.objects\.car: min_area \(0\.5\) must not exceed .*"),
-    ("duplicate-camera", "hub_id: a\ncameras:\n  - {id: a, source: rtsp://h/s}\n  - {id: a, source: rtsp://h/t}\n", 2,
-     r"cameras: duplicate camera id 'a'; each camera needs its own id"),
-    ("duplicate-key", "hub_id: a\nhub_id: b\ncameras:\n  - {id: a, source: rtsp://h/s}\n", 2,
-     r"hub_id: duplicate key \(first given on line 1\)"),
-    ("bad-polygon", "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    zones:\n      road: [[0, 0], [1, 1]]\n",
-     6, r"cameras\[0\]\.zones\.road: a polygon needs at least 3 points \[x, y\], got 2"),
-    ("flat-polygon", "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    masks:\n"
-     "      - [[0, 0], [0.5, 0.5], [1, 1]]\n", 6, r"cameras\[0\]\.masks\[0\]: the polygon's points are in a line.*"),
-    ("point-out-of-frame", "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    masks:\n"
-     "      - [[0, 0], [1.5, 0], [1, 1]]\n", 6, r"cameras\[0\]\.masks\[0\]\[1\]\[0\]: input should be less than or equal to 1.*"),
-    ("bad-url", "hub_id: a\ncameras:\n  - {id: a, source: 'ftp://h/s'}\n", 3,
-     r"cameras\[0\]\.source: unsupported URL; expected rtsp://, rtsps://, http:// or https://"),
-    ("missing-video-file", "hub_id: a\ncameras:\n  - {id: a, source: /nonexistent/clip.mp4}\n", 3,
-     r"cameras\[0\]\.source: file /nonexistent/clip\.mp4 does not exist; expected a readable file"),
-    ("unreadable-model", "hub_id: a\ndetector:\n  model: /nonexistent/detect.tflite\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
-     3, r"detector\.model: file /nonexistent/detect\.tflite does not exist; expected a readable file"),
-    ("model-not-tflite", f"hub_id: a\ndetector:\n  model: {VTEST}\ncameras:\n  - {{id: a, source: rtsp://h/s}}\n", 3,
-     r"detector\.model: file .*vtest\.avi is not a TFLite model \(no TFL3 header\)"),
-    ("unset-env", "hub_id: a\nmqtt:\n  password: ${CAMHUB_TEST_UNSET_SECRET}\ncameras:\n  - {id: a, source: rtsp://h/s}\n", 3,
-     r"mqtt\.password: environment variable CAMHUB_TEST_UNSET_SECRET is not set; set it or write "
-     r"\$\{CAMHUB_TEST_UNSET_SECRET:-default\}"),
-    ("two-passwords", "hub_id: a\nmqtt:\n  password: x\n  password_file: /etc/hostname\ncameras:\n"
-     "  - {id: a, source: rtsp://h/s}\n", 2, r"mqtt: give password or password_file, not both"),
-    ("cert-without-key", "hub_id: a\nmqtt:\n  tls:\n    cert_file: /etc/hostname\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
-     3, r"mqtt\.tls: cert_file and key_file go together: give both or neither"),
-    ("bad-prefix", "hub_id: a\nmqtt:\n  topic_prefix: village/#\ncameras:\n  - {id: a, source: rtsp://h/s}\n", 3,
-     r"mqtt\.topic_prefix: got 'village/#'; expected .*"),
+    (
+        "bad-hub-id",
+        "hub_id: Hub One\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        1,
+        r"hub_id: got 'Hub One'; expected lowercase letters, digits, '-' or '_' .*",
+    ),
+    (
+        "unknown-key",
+        "hub_id: a\nmqtt:\n  hots: x\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.hots: unknown key; expected one of: host, port, .*",
+    ),
+    (
+        "unknown-top-key",
+        "hub_id: a\ncamera:\n  - {id: a, source: rtsp://h/s}\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        2,
+        r"camera: unknown key; expected one of: hub_id, mqtt, .*cameras.*",
+    ),
+    (
+        "wrong-type",
+        "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    fps: fast\n",
+        5,
+        r"cameras\[0\]\.fps: input should be a valid number.*\(got 'fast'\)",
+    ),
+    (
+        "out-of-range",
+        "hub_id: a\nmqtt:\n  port: 99999\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.port: input should be less than or equal to 65535 \(got 99999\)",
+    ),
+    (
+        "bad-choice",
+        "hub_id: a\ndetector:\n  runtime: gpu\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"detector\.runtime: got 'gpu'; expected 'auto', 'litert' or 'tflite'",
+    ),
+    (
+        "unknown-label",
+        "hub_id: a\ndetector:\n  objects:\n    dog: {min_score: 0.5}\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        4,
+        r"detector\.objects\.dog: got 'dog'; expected 'person', 'bicycle', 'car', 'motorcycle', 'bus' or 'truck'",
+    ),
+    (
+        "area-order",
+        "hub_id: a\ndetector:\n  objects:\n    car: {min_area: 0.5, max_area: 0.1}\n"
+        "cameras:\n  - {id: a, source: rtsp://h/s}\n",
+        4,
+        r"detector\.objects\.car: min_area \(0\.5\) must not exceed .*",
+    ),
+    (
+        "duplicate-camera",
+        "hub_id: a\ncameras:\n  - {id: a, source: rtsp://h/s}\n  - {id: a, source: rtsp://h/t}\n",
+        2,
+        r"cameras: duplicate camera id 'a'; each camera needs its own id",
+    ),
+    (
+        "duplicate-key",
+        "hub_id: a\nhub_id: b\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        2,
+        r"hub_id: duplicate key \(first given on line 1\)",
+    ),
+    (
+        "bad-polygon",
+        "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    zones:\n      road: [[0, 0], [1, 1]]\n",
+        6,
+        r"cameras\[0\]\.zones\.road: a polygon needs at least 3 points \[x, y\], got 2",
+    ),
+    (
+        "flat-polygon",
+        "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    masks:\n      - [[0, 0], [0.5, 0.5], [1, 1]]\n",
+        6,
+        r"cameras\[0\]\.masks\[0\]: the polygon's points are in a line.*",
+    ),
+    (
+        "point-out-of-frame",
+        "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    masks:\n      - [[0, 0], [1.5, 0], [1, 1]]\n",
+        6,
+        r"cameras\[0\]\.masks\[0\]\[1\]\[0\]: input should be less than or equal to 1.*",
+    ),
+    (
+        "bad-url",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'ftp://h/s'}\n",
+        3,
+        r"cameras\[0\]\.source: unsupported URL; expected rtsp://, rtsps://, http:// or https://",
+    ),
+    (
+        "missing-video-file",
+        "hub_id: a\ncameras:\n  - {id: a, source: /nonexistent/clip.mp4}\n",
+        3,
+        r"cameras\[0\]\.source: file /nonexistent/clip\.mp4 does not exist; expected a readable file",
+    ),
+    (
+        "unreadable-model",
+        "hub_id: a\ndetector:\n  model: /nonexistent/detect.tflite\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"detector\.model: file /nonexistent/detect\.tflite does not exist; expected a readable file",
+    ),
+    (
+        "model-not-tflite",
+        f"hub_id: a\ndetector:\n  model: {VTEST}\ncameras:\n  - {{id: a, source: rtsp://h/s}}\n",
+        3,
+        r"detector\.model: file .*vtest\.avi is not a TFLite model \(no TFL3 header\)",
+    ),
+    (
+        "unset-env",
+        "hub_id: a\nmqtt:\n  password: ${CAMHUB_TEST_UNSET_SECRET}\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.password: environment variable CAMHUB_TEST_UNSET_SECRET is not set; set it or write "
+        r"\$\{CAMHUB_TEST_UNSET_SECRET:-default\}",
+    ),
+    (
+        "two-passwords",
+        "hub_id: a\nmqtt:\n  password: x\n  password_file: /etc/hostname\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        2,
+        r"mqtt: give password or password_file, not both",
+    ),
+    (
+        "cert-without-key",
+        "hub_id: a\nmqtt:\n  tls:\n    cert_file: /etc/hostname\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.tls: cert_file and key_file go together: give both or neither",
+    ),
+    (
+        "bad-prefix",
+        "hub_id: a\nmqtt:\n  topic_prefix: village/#\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.topic_prefix: got 'village/#'; expected .*",
+    ),
 ]
 
 
@@ -118,18 +203,27 @@ def test_env_substitution_and_defaults(tmp_path: Path) -> None:
 def test_cli_exit_78_without_traceback(tmp_path: Path) -> None:
     file = tmp_path / "bad.yaml"
     file.write_text("hub_id: a\ncameras:\n  - {id: a, source: rtsp://h/s, fps: fast}\n")
-    done = subprocess.run([sys.executable, "-m", "agent", "check-config", str(file)], capture_output=True, text=True,
-                          cwd=REPO)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "check-config", str(file)], capture_output=True, text=True, cwd=REPO
+    )
     assert done.returncode == 78
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip() == f"{file}:3: cameras[0].fps: input should be a valid number, unable to parse string as a number (got 'fast')"
+    assert (
+        done.stderr.strip()
+        == f"{file}:3: cameras[0].fps: input should be a valid number, unable to parse string as a number (got 'fast')"
+    )
 
 
 def test_check_config_masks_secrets(tmp_path: Path) -> None:
     file = tmp_path / "secret.yaml"
     file.write_text(GOOD.replace("  host: 127.0.0.1\n", "  host: 127.0.0.1\n  username: cam\n  password: ${PW}\n"))
-    done = subprocess.run([sys.executable, "-m", "agent", "check-config", str(file)], capture_output=True, text=True,
-                          cwd=REPO, env={"PW": "hunter2-very-secret", "PATH": "/usr/bin:/bin"})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "check-config", str(file)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PW": "hunter2-very-secret", "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert "hunter2-very-secret" not in done.stdout + done.stderr
     assert "password: '**********'" in done.stdout

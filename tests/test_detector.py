@@ -67,8 +67,13 @@ def test_interpreter_is_created_once(detector: Detector) -> None:
 
 def test_cli_detect_json_and_annotate(tmp_path: Path) -> None:
     out = tmp_path / "car.jpg"
-    done = subprocess.run([sys.executable, "-m", "agent", "detect", str(CAR_JPG), "--json", "--annotate", str(out)],
-                          capture_output=True, text=True, env=ENV, cwd=REPO)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "detect", str(CAR_JPG), "--json", "--annotate", str(out)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert records and {r["label"] for r in records} <= {"person", "bicycle", "car", "motorcycle", "bus", "truck"}
@@ -82,8 +87,9 @@ def test_cli_detect_json_and_annotate(tmp_path: Path) -> None:
 def test_cli_detect_unreadable_image(tmp_path: Path) -> None:
     bad = tmp_path / "not.jpg"
     bad.write_text("not a picture")
-    done = subprocess.run([sys.executable, "-m", "agent", "detect", str(bad)], capture_output=True, text=True, env=ENV,
-                          cwd=REPO)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "detect", str(bad)], capture_output=True, text=True, env=ENV, cwd=REPO
+    )
     assert done.returncode == 1
     assert f"cannot read image {bad}" in done.stderr
     assert "Traceback" not in done.stderr
@@ -96,9 +102,15 @@ TFLITE_PYTHON = os.environ.get("CAMHUB_TFLITE_PYTHON")
 def test_same_detections_on_tflite_runtime(tmp_path: Path, detector: Detector) -> None:
     """The legacy runtime, in its own environment (it needs numpy<2), finds what LiteRT finds."""
     config = tmp_path / "tflite.yaml"
-    config.write_text(f"hub_id: t\ndetector:\n  runtime: tflite\n  model: {MODEL}\ncameras:\n  - {{id: a, source: {VTEST}}}\n")
-    done = subprocess.run([TFLITE_PYTHON, "-m", "agent", "detect", str(CAR_JPG), "--json", "--config", str(config)],
-                          capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    config.write_text(
+        f"hub_id: t\ndetector:\n  runtime: tflite\n  model: {MODEL}\ncameras:\n  - {{id: a, source: {VTEST}}}\n"
+    )
+    done = subprocess.run(
+        [TFLITE_PYTHON, "-m", "agent", "detect", str(CAR_JPG), "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     assert "with tflite runtime" in done.stderr
     theirs = [json.loads(line) for line in done.stdout.splitlines()]

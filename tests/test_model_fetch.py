@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -17,9 +18,9 @@ from tests.shared import MODEL, REPO
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: ClassVar[dict[str, bytes]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         body = self.files.get(self.path)
         if body is None:
             self.send_error(404)
@@ -40,8 +41,11 @@ MODEL_BYTES = MODEL.read_bytes()
 def server() -> Iterator[str]:
     corrupted = bytearray(MODEL_BYTES)
     corrupted[1000] ^= 0xFF
-    _Handler.files = {"/good.tflite": MODEL_BYTES, "/corrupt.tflite": bytes(corrupted),
-                      "/cut.tflite": MODEL_BYTES[: len(MODEL_BYTES) // 2]}  # fmt: skip
+    _Handler.files = {
+        "/good.tflite": MODEL_BYTES,
+        "/corrupt.tflite": bytes(corrupted),
+        "/cut.tflite": MODEL_BYTES[: len(MODEL_BYTES) // 2],
+    }
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -51,8 +55,14 @@ def server() -> Iterator[str]:
 
 def _fetch(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CAMHUB_STATE_DIR": str(state)}
-    return subprocess.run([sys.executable, "-m", "agent", "model", "fetch", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "model", "fetch", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 def test_good_download_is_verified_and_installed(server: str, tmp_path: Path) -> None:

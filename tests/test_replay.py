@@ -19,8 +19,14 @@ ENV = {**os.environ, "CAMHUB_MODEL": str(MODEL)}
 
 def _replay(video: Path, tmp_path: Path, *args: str) -> tuple[list[dict], str]:
     out = tmp_path / "events.jsonl"
-    done = subprocess.run([sys.executable, "-m", "agent", "replay", str(video), "--events-out", str(out), *args],
-                          capture_output=True, text=True, env=ENV, cwd=REPO, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "replay", str(video), "--events-out", str(out), *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=REPO,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in out.read_text().splitlines()], done.stderr
 
@@ -50,8 +56,21 @@ def test_vtest_events_are_compact_and_well_formed(vtest: tuple[list[dict], str])
     ids = [e["id"] for e in events]
     assert len(ids) == len(set(ids))
     for event in events:
-        assert set(event) == {"v", "id", "obj", "hub", "cam", "type", "label", "score", "box", "zones", "start", "ts",
-                              "historical"}  # fmt: skip
+        assert set(event) == {
+            "v",
+            "id",
+            "obj",
+            "hub",
+            "cam",
+            "type",
+            "label",
+            "score",
+            "box",
+            "zones",
+            "start",
+            "ts",
+            "historical",
+        }
         assert event["v"] == 1 and event["historical"] is False
         assert len(json.dumps(event, separators=(",", ":"))) <= 300
         x1, y1, x2, y2 = event["box"]

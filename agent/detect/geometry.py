@@ -11,7 +11,7 @@ def inside(point: Point, polygon: Sequence[Point]) -> bool:
     """Ray casting: is POINT inside POLYGON (points on the edge may go either way)."""
     x, y = point
     hit = False
-    for (x0, y0), (x1, y1) in zip(polygon, [*polygon[1:], polygon[0]]):
+    for (x0, y0), (x1, y1) in zip(polygon, [*polygon[1:], polygon[0]], strict=True):
         if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
             hit = not hit
     return hit

@@ -61,8 +61,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_model(dest: Path, url: str | None = None, file: Path | None = None,
-                sha256: str = DEFAULT_MODEL_SHA256, timeout: float = 60.0) -> Path:  # fmt: skip
+def fetch_model(
+    dest: Path,
+    url: str | None = None,
+    file: Path | None = None,
+    sha256: str = DEFAULT_MODEL_SHA256,
+    timeout: float = 60.0,
+) -> Path:
     """Download URL (or copy FILE), check its sha256 and install it at DEST
     atomically: DEST is either the old file or the complete, verified new one."""
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,9 @@ from agent.detect.filters import CameraFilter
 from agent.detect.model import resolve_model
 
 
-def detect_images(images: list[Path], config: HubConfig | None, as_json: bool, annotate: Path | None,
-                  all_labels: bool) -> int:  # fmt: skip
+def detect_images(
+    images: list[Path], config: HubConfig | None, as_json: bool, annotate: Path | None, all_labels: bool
+) -> int:
     settings = config.detector if config else DetectorConfig()
     detector = Detector(resolve_model(settings.model), settings.labels, settings.threads, settings.runtime)
     wanted = CameraFilter(settings)
@@ -39,9 +40,19 @@ def detect_images(images: list[Path], config: HubConfig | None, as_json: bool, a
 
 
 def _line(path: Path, det: Detection, width: int, height: int, as_json: bool) -> str:
-    pixels = [round(det.box[0] * width), round(det.box[1] * height), round(det.box[2] * width), round(det.box[3] * height)]
+    pixels = [
+        round(det.box[0] * width),
+        round(det.box[1] * height),
+        round(det.box[2] * width),
+        round(det.box[3] * height),
+    ]
     if as_json:
-        record = {"image": str(path), "label": det.label, "score": round(det.score, 3), "box": pixels,
-                  "box_norm": list(det.box)}  # fmt: skip
+        record = {
+            "image": str(path),
+            "label": det.label,
+            "score": round(det.score, 3),
+            "box": pixels,
+            "box_norm": list(det.box),
+        }
         return json.dumps(record, separators=(",", ":"))
     return f"{path}: {det.label:<10} {det.score:.2f}  box={pixels}"

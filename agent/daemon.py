@@ -1,0 +1,230 @@
+"""`camhub-agent run`: the long-lived service.
+
+Capture threads (one per camera) keep only their latest frame; this module's
+main loop is the single consumer: it takes frames fairly from every camera,
+runs them through each camera's pipeline on the one shared detector, and
+hands events to the uplink, which spools them before publishing. Commands
+from MQTT are queued and executed here too, so pipeline state has exactly one
+writer."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from agent.capture.worker import CameraWorker
+from agent.config import HubConfig
+from agent.configfile import EX_CONFIG, ConfigError, load_config
+from agent.detect.detector import Detector
+from agent.detect.model import ModelError, resolve_model
+from agent.health import Health
+from agent.logs import setup_logging
+from agent.pipeline import CameraPipeline
+from agent.scheduler import FairScheduler
+from agent.snapshot import snapshot_jpeg
+from agent.systemd import Notifier, ProgressWatchdog
+from agent.uplink.commands import CommandError, CommandHandlers
+from agent.uplink.mqtt import Uplink
+from agent.uplink.spool import Spool
+
+log = logging.getLogger(__name__)
+START_TIMEOUT = 30.0  # seconds to wait for every camera's first frame before READY=1 anyway
+COMMAND_TIMEOUT = 10.0
+
+
+def run(config_path: Path) -> int:
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EX_CONFIG
+    setup_logging(config.log.level, config.log.format)
+    try:
+        agent = Agent(config_path, config)
+    except ModelError as exc:
+        log.error("%s", exc)
+        return EX_CONFIG
+    return agent.run()
+
+
+class Agent:
+    def __init__(self, config_path: Path, config: HubConfig) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.notifier = Notifier()
+        self.watchdog = ProgressWatchdog(self.notifier)
+        self.detector = self._load_detector(config)
+        self.spool = Spool(config.spool.path, int(config.spool.max_mb * 2**20), config.spool.max_age_days * 86400)
+        self.commands = CommandHandlers()
+        for name, handler in (("snapshot", self._cmd_snapshot), ("reload", self._cmd_reload), ("set", self._cmd_set)):
+            self.commands.register(name, self._in_main_loop(handler))
+        self.uplink = Uplink(config, self.spool, self.commands)
+        self.health = Health(config, config_path, self.detector, self.spool, self.uplink)
+        self.workers: dict[str, CameraWorker] = {}
+        self.pipelines: dict[str, CameraPipeline] = {}
+        self.scheduler = FairScheduler()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._tasks: queue.Queue[tuple[Any, dict[str, Any], Future[dict[str, Any]]]] = queue.Queue()
+
+    @staticmethod
+    def _load_detector(config: HubConfig) -> Detector:
+        d = config.detector
+        return Detector(resolve_model(d.model), d.labels, d.threads, d.runtime)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+        self.uplink.start()
+        self._start_cameras()
+        self.watchdog.start()
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _start_cameras(self) -> None:
+        for camera in self.config.cameras:
+            if not camera.enabled:
+                continue
+            worker = CameraWorker(camera, on_state=self._camera_state)
+            self.workers[camera.id] = worker
+            self.pipelines[camera.id] = CameraPipeline(self.config, camera, self.detector)
+            self.scheduler.add(camera.id, worker, camera.fps)
+            worker.start()
+        log.info("hub %s: %d camera(s) started", self.config.hub_id, len(self.workers))
+
+    def _stop_cameras(self) -> None:
+        for camera_id, worker in list(self.workers.items()):
+            worker.stop()
+            self._send(self.pipelines[camera_id].finish())
+            self.scheduler.remove(camera_id)
+        self.workers.clear()
+        self.pipelines.clear()
+
+    def _main_loop(self) -> None:
+        started = time.monotonic()
+        ready = False
+        while not self._stop.is_set():
+            self.watchdog.progress()
+            self._run_tasks()
+            if self._reload.is_set():
+                self._reload.clear()
+                self._apply_reload()
+            frame = self.scheduler.next_frame()
+            if frame is not None:
+                self._send(self.pipelines[frame.camera].process(frame))
+            else:
+                self._stop.wait(min(self.scheduler.idle_for(), 0.01) or 0.005)
+            if not ready and (self._all_cameras_seen() or time.monotonic() - started > START_TIMEOUT):
+                ready = True
+                self.notifier.ready(self.health.summary_line(self.workers))
+            if self.health.tick(self.workers, self.pipelines):
+                self.notifier.status(self.health.summary_line(self.workers))
+            if self.workers and all(w.state()["state"] == "ended" for w in self.workers.values()):
+                log.info("every camera source has ended; stopping")
+                break
+
+    def _all_cameras_seen(self) -> bool:
+        return all(w.latest(-1) is not None for w in self.workers.values())
+
+    def _send(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.uplink.send_event(event)
+
+    def _camera_state(self, camera_id: str, state: dict[str, Any]) -> None:
+        # Called from capture threads: only flag it; the main loop publishes.
+        self.health.camera_changed(camera_id, state)
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping("stopping: closing open events and flushing the spool")
+        self.watchdog.stop()
+        self._stop_cameras()
+        self.uplink.stop()
+        self.spool.close()
+        log.info("stopped")
+
+    # Commands arrive on the MQTT thread; they run here, between two frames.
+
+    def _in_main_loop(self, handler: Any) -> Any:
+        def call(args: dict[str, Any]) -> dict[str, Any]:
+            future: Future[dict[str, Any]] = Future()
+            self._tasks.put((handler, args, future))
+            return future.result(timeout=COMMAND_TIMEOUT)
+
+        return call
+
+    def _run_tasks(self) -> None:
+        while True:
+            try:
+                handler, args, future = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(handler(args))
+            except Exception as exc:  # a command must never take the agent down
+                future.set_exception(exc)
+
+    def _camera_arg(self, args: dict[str, Any]) -> str:
+        camera = args.get("camera")
+        if not isinstance(camera, str) or camera not in self.pipelines:
+            raise CommandError(f"camera must be one of: {', '.join(self.pipelines)}")
+        return camera
+
+    def _cmd_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
+        camera = self._camera_arg(args)
+        image = self.workers[camera].snapshot()
+        if image is None:
+            raise CommandError(f"camera {camera} has no frame yet")
+        jpeg = snapshot_jpeg(image, self.config.camera(camera).masks)
+        self.uplink.publish_snapshot(camera, jpeg)
+        return {"camera": camera, "bytes": len(jpeg)}
+
+    def _cmd_set(self, args: dict[str, Any]) -> dict[str, Any]:
+        camera = self._camera_arg(args)
+        detect = args.get("detect")
+        if not isinstance(detect, bool):
+            raise CommandError("detect must be true or false")
+        pipeline = self.pipelines[camera]
+        if pipeline.enabled and not detect:
+            self._send(pipeline.finish())
+        pipeline.enabled = detect
+        self.health.camera_changed(camera, self.workers[camera].state())
+        return {"camera": camera, "detect": detect}
+
+    def _cmd_reload(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            raise CommandError("config refused, still running the previous one: " + "; ".join(exc.lines())) from None
+        self._replace_config(new)
+        return {"config_hash": self.health.config_hash}
+
+    def _apply_reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            self._cmd_reload({})
+        except CommandError as exc:
+            log.error("%s", exc)
+        self.notifier.ready(self.health.summary_line(self.workers))
+
+    def _replace_config(self, new: HubConfig) -> None:
+        if new.mqtt != self.config.mqtt or new.spool != self.config.spool:
+            log.warning("mqtt and spool changes take effect at the next restart")
+        if new.detector != self.config.detector:
+            self.detector = self._load_detector(new)
+            self.health.detector = self.detector
+        self._stop_cameras()
+        self.config = new
+        self.health.reconfigure(new)
+        self._start_cameras()
+        log.info("configuration reloaded from %s", self.config_path)
