@@ -9,6 +9,7 @@ writer."""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import queue
 import signal
@@ -46,6 +47,7 @@ def run(config_path: Path) -> int:
         print(exc, file=sys.stderr)
         return EX_CONFIG
     setup_logging(config.log.level, config.log.format)
+    faulthandler.enable()  # a watchdog SIGABRT then leaves every thread's stack in the journal
     try:
         agent = Agent(config_path, config)
     except ModelError as exc:

@@ -10,7 +10,7 @@ want_tests=false
 [ "${1:-}" = "--tests" ] && want_tests=true
 
 packages=(mosquitto mosquitto-clients)
-$want_tests && packages+=(ffmpeg openssl systemd python3-gi gir1.2-gst-rtsp-server-1.0
+$want_tests && packages+=(ffmpeg openssl systemd python3-venv python3-setuptools python3-wheel python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 
 missing=()

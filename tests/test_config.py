@@ -39,7 +39,7 @@ CORPUS = [
         "bad-hub-id",
         "hub_id: Hub One\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
         1,
-        r"hub_id: got 'Hub One'; expected lowercase letters, digits, '-' or '_' .*",
+        r"hub_id: got 'Hub One'; expected 1 to 32 lowercase letters, digits, '-' or '_'",
     ),
     (
         "unknown-key",

@@ -91,7 +91,7 @@ class Detector:
         return found
 
     def _prepare(self, bgr: np.ndarray) -> np.ndarray:
-        resized = cv2.resize(bgr, self.input_size, interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(bgr, self.input_size)
         rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
         if self._input_dtype == np.uint8:
             return rgb[np.newaxis]
