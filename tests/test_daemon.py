@@ -1,0 +1,197 @@
+"""`camhub-agent run` as a process, against a real Mosquitto: events, status,
+commands, reload and signals, and the systemd notify protocol."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.broker import Broker, Subscriber, wait_until
+from tests.shared import MODEL, REPO, VTEST
+
+PREFIX = "test/village"
+MASK = "[[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]"
+
+
+def _config(tmp_path: Path, port: int, extra_camera: str = "") -> Path:
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"""\
+hub_id: hub-t
+mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: {PREFIX}, stats_interval: 5}}
+detector: {{model: {MODEL}}}
+cameras:
+  - id: street
+    source: {VTEST}
+    loop: true
+    fps: 10
+    masks: [{MASK}]
+{extra_camera}spool: {{path: {tmp_path / "spool.db"}}}
+""")
+    return config
+
+
+class Agent:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.log = config.with_suffix(".log")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "--config", str(config)],
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+        )
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def agents() -> Iterator[Callable[..., Agent]]:
+    made: list[Agent] = []
+
+    def make(config: Path, env: dict[str, str] | None = None) -> Agent:
+        made.append(Agent(config, env))
+        return made[-1]
+
+    yield make
+    for agent in made:
+        if agent.process.poll() is None:
+            agent.process.kill()
+            agent.process.wait()
+
+
+def _status(sub: Subscriber) -> dict:
+    return sub.on("/status")[-1].json() if sub.on("/status") else {}
+
+
+def _result(sub: Subscriber, name: str, request_id: str) -> dict | None:
+    for message in sub.on(f"/cmd/{name}/result"):
+        if message.json().get("id") == request_id:
+            return message.json()
+    return None
+
+
+def _command(sub: Subscriber, name: str, request_id: str, payload: str) -> dict:
+    sub.client.publish(f"{PREFIX}/hub-t/cmd/{name}", payload, qos=1)
+    assert wait_until(lambda: _result(sub, name, request_id) is not None, 20), f"no result for {name}"
+    return _result(sub, name, request_id) or {}
+
+
+def test_run_publishes_events_and_status_then_stops_cleanly(
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., Agent]
+) -> None:
+    sub = subscribers(broker.port, f"{PREFIX}/#")
+    agent = agents(_config(tmp_path, broker.port))
+    assert sub.wait_for(lambda s: any(m.payload == b"online" for m in s.on("/availability")), 30), agent.stderr()
+    assert sub.wait_for(lambda s: len([m for m in s.on("/street/events") if m.json()["type"] == "new"]) >= 2, 30)
+    assert sub.wait_for(lambda s: _status(s).get("cameras", {}).get("street", {}).get("state") == "online", 15)
+    status = _status(sub)
+    assert status["hub"] == "hub-t" and status["model"]["runtime"] == "litert"
+    assert status["cameras"]["street"]["detect"] is True
+    assert sub.wait_for(lambda s: bool(s.on("/stats")), 15)
+    stats = sub.on("/stats")[-1].json()
+    assert stats["cameras"]["street"]["fps"] > 0 and "spool" in stats and "cpu_pct" in stats["system"]
+
+    assert agent.stop() == 0
+    assert sub.wait_for(lambda s: s.on("/availability")[-1].payload == b"offline", 10)
+    events = [m.json() for m in sub.on("/street/events")]
+    news = {e["obj"] for e in events if e["type"] == "new"}
+    ends = {e["obj"] for e in events if e["type"] == "end"}
+    assert news and news == ends, "every object reported is closed when the agent stops"
+    assert "Traceback" not in agent.stderr()
+
+
+def test_bad_config_exits_78_with_one_line(tmp_path: Path, agents: Callable[..., Agent]) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("hub_id: hub-t\ncameras:\n  - {id: a, source: rtsp://h/s, fps: 0}\n")
+    agent = agents(config)
+    assert agent.process.wait(30) == 78
+    assert agent.stderr().strip().splitlines() == [
+        f"{config}:3: cameras[0].fps: input should be greater than 0 (got 0)"
+    ]
+
+
+def test_commands_snapshot_set_and_reload(
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., Agent]
+) -> None:
+    sub = subscribers(broker.port, f"{PREFIX}/#")
+    config = _config(tmp_path, broker.port)
+    agent = agents(config)
+    assert sub.wait_for(lambda s: _status(s).get("cameras", {}).get("street", {}).get("state") == "online", 30)
+
+    assert _command(sub, "ping", "p1", '{"id": "p1"}')["ok"] is True
+
+    result = _command(sub, "snapshot", "s1", '{"id": "s1", "camera": "street"}')
+    assert result["ok"] is True, result
+    assert sub.wait_for(lambda s: bool(s.on("/street/snapshot")), 10)
+    picture = cv2.imdecode(np.frombuffer(sub.on("/street/snapshot")[-1].payload, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape[:2] == (576, 768)
+    assert picture[: 576 // 2 - 4, : 768 // 2 - 4].max() < 40, "the privacy mask is painted over"
+    assert picture[300:, 400:].mean() > 40
+
+    assert _command(sub, "snapshot", "s2", '{"id": "s2", "camera": "nope"}')["ok"] is False
+
+    assert _command(sub, "set", "d1", '{"id": "d1", "camera": "street", "detect": false}')["ok"] is True
+    assert sub.wait_for(lambda s: _status(s)["cameras"]["street"]["detect"] is False, 10)
+
+    good_hash = _status(sub)["config_hash"]
+    config.write_text(config.read_text().replace("fps: 10", "fps: ten"))
+    refused = _command(sub, "reload", "r1", '{"id": "r1"}')
+    assert refused["ok"] is False and "cameras[0].fps" in refused["error"], refused
+    assert agent.process.poll() is None
+
+    config.write_text(config.read_text().replace("fps: ten", "fps: 8"))
+    reloaded = _command(sub, "reload", "r2", '{"id": "r2"}')
+    assert reloaded["ok"] is True, reloaded
+    assert sub.wait_for(lambda s: _status(s)["config_hash"] not in ("", good_hash), 10)
+    assert sub.wait_for(lambda s: _status(s)["cameras"]["street"]["detect"] is True, 10)
+    assert agent.stop() == 0
+
+
+def test_sighup_reloads_and_systemd_hears_ready_watchdog_and_stopping(
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., Agent]
+) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.5)
+    messages: list[str] = []
+
+    def heard(text: str) -> bool:
+        try:
+            while True:
+                messages.append(notify.recv(4096).decode())
+        except TimeoutError:
+            pass
+        return any(text in m for m in messages)
+
+    sub = subscribers(broker.port, f"{PREFIX}/#")
+    config = _config(tmp_path, broker.port)
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "2000000"}
+    agent = agents(config, env)
+    try:
+        assert wait_until(lambda: heard("READY=1"), 30), messages
+        assert wait_until(lambda: heard("WATCHDOG=1"), 10), messages
+        assert any("STATUS=1/1 cameras online" in m for m in messages), messages
+
+        config.write_text(config.read_text().replace("fps: 10", "fps: 6"))
+        first_hash = _status(sub).get("config_hash")
+        agent.process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: heard("RELOADING=1"), 10), messages
+        assert sub.wait_for(lambda s: _status(s).get("config_hash") not in (None, first_hash), 15)
+        assert agent.stop() == 0
+        assert wait_until(lambda: heard("STOPPING=1"), 5), messages
+    finally:
+        notify.close()
