@@ -74,22 +74,21 @@ class TrackerConfig(Strict):
     confirm_hits: int = Field(3, ge=1, le=30, description="detections needed before `new`")
     confirm_window: int = Field(5, ge=1, le=60, description="within this many detector passes")
     confirm_score: float = Field(0.6, gt=0.0, le=1.0, description="median score needed for `new`")
-    end_after: float = Field(3.0, gt=0.0, le=600.0, description="seconds unseen before `end`")
+    still_person_score: float = Field(
+        0.7, gt=0.0, le=1.0, description="median score needed for `new` by a person who never moved (cones, signs)"
+    )
+    seed_score: float = Field(
+        0.5, gt=0.0, le=1.0, description="weakest detection that starts a track; weaker ones only keep tracks alive"
+    )
+    match_distance: float = Field(
+        1.0, gt=0.0, le=10.0, description="how far a detection may lie from a track's predicted box, in box sizes"
+    )
+    end_after: float = Field(5.0, gt=0.0, le=600.0, description="seconds unseen before `end`")
     exit_after: float = Field(
-        1.0, gt=0.0, le=600.0, description="seconds unseen before `end` for an object last seen at the frame's edge"
+        1.0, gt=0.0, le=600.0, description="seconds unseen before `end` for an object walking out of the frame"
     )
     update_interval: float = Field(10.0, ge=0.0, le=3600.0, description="minimum seconds between updates")
     score_step: float = Field(0.15, gt=0.0, le=1.0, description="score change that earns an update")
-    seed_score: float = Field(
-        0.5, gt=0.0, le=1.0, description="weakest detection that may start a track; weaker ones only keep tracks alive"
-    )
-    match_distance: float = Field(
-        1.0, gt=0.0, le=10.0, description="farthest a detection may lie from a track's predicted box, in box sizes"
-    )
-    duplicate_iou: float = Field(0.5, gt=0.0, le=1.0, description="overlap (IoU) that makes a weaker box a duplicate")
-    duplicate_containment: float = Field(
-        0.7, gt=0.0, le=1.0, description="share of a box inside a better one that makes it a duplicate"
-    )
 
 
 class MotionConfig(Strict):
@@ -109,11 +108,11 @@ class MotionConfig(Strict):
     recalibrate_ratio: Unit = Field(0.5, description="changed fraction that means a global change, not motion")
     keepalive: float = Field(10.0, gt=0.0, le=3600.0, description="seconds between detector runs without motion")
     recheck: float = Field(
-        1.0,
+        1.5,
         gt=0.0,
         le=60.0,
-        description="seconds between detector runs while objects are tracked and nothing moves; "
-        "keep it well below tracker.end_after",
+        description="seconds between whole-frame detector runs while objects are tracked and nothing moves; "
+        "keep it below half of tracker.end_after, so that one missed re-check does not end a track",
     )
     regions: int = Field(
         0,

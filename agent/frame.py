@@ -10,7 +10,7 @@ import numpy as np
 @dataclass(frozen=True, slots=True)
 class Frame:
     camera: str
-    seq: int  # per-camera, counts from 0 since the source opened
+    seq: int  # per-camera, increasing for the life of its capture worker (also across reconnects)
     mono: float  # time.monotonic() at capture: for ages and rates
     wall: float  # time.time() at capture: for event timestamps
     image: np.ndarray  # BGR, HxWx3, uint8
