@@ -1,0 +1,269 @@
+"""Object identity across frames and the event lifecycle (GUIDE section 3).
+
+Each detector pass: drop duplicate boxes, predict every track to the pass's
+time, pair tracks with detections (tracks seen last pass choose first), update
+the pairs, seed tentative tracks from strong leftovers, then decide events:
+`new` once a track is confirmed (enough hits, good median score), `update` on a
+meaningful change (zones, label, score step; rate-limited), `end` once a
+confirmed track has gone unseen for `end_after` seconds (`exit_after` if it was
+walking out of the frame). Tentative tracks that fade are dropped silently.
+
+Time comes from the passes' timestamps, never from frame counts: a motion gate
+may run the detector at irregular intervals."""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from agent.config import TrackerConfig
+from agent.detect.detector import Box, Detection
+from agent.track.kinematics import BoxFilter
+from agent.track.matching import FAMILY, association_cost, boxes_array, duplicates, greedy_assign
+
+RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
+MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
+GATE_GROWTH = 1.0  # per second unseen, the gate widens by this many times `match_distance`
+STILL = 0.5  # box sizes: an object never farther than this from where it was first seen is still
+STILL_PATIENCE = 0.1  # a still object may go unseen this share of the time it has been there,
+MAX_STILL_PATIENCE = 60.0  # up to this many seconds, before `end`
+END_MISSES = 2  # passes missed before `end`: with a motion gate, passes may be 10 s apart
+EDGE_MARGIN = 0.02  # a box this close to the border is cut by it
+LEAVING_SPEED = 0.02  # frame sizes per second towards the border: walking out, not jitter
+NO_FAMILY = -1  # labels outside FAMILY are tracked among themselves
+
+
+@dataclass
+class Track:
+    """What an event is built from: a snapshot, detached from the tracker."""
+
+    id: int  # unique per Tracker, increasing
+    label: str  # the label with the most score over the track's life
+    score: float  # median of recent detection scores
+    box: Box  # smoothed, normalised x1, y1, x2, y2
+    zones: list[str]
+    start: float  # monotonic time first seen (before `new`, which waits for confirmation)
+    last_seen: float
+    confirmed: bool = False
+
+
+@dataclass
+class TrackEvent:
+    type: Literal["new", "update", "end"]
+    track: Track
+    ts: float  # the pass that confirmed or changed it; for `end`, when it was last seen
+
+
+@dataclass(eq=False)  # identity semantics: states are dictionary keys
+class _State:
+    """A track's working memory."""
+
+    id: int
+    family: int
+    motion: BoxFilter
+    start: float
+    window: deque[bool]  # hit or miss on each of the last `confirm_window` passes
+    last_seen: float = 0.0
+    seen_box: Box = (0.0, 0.0, 1.0, 1.0)  # the last detection's own box: only it shows the border cutting it
+    misses: int = 0  # passes since last seen
+    moved: float = 0.0  # farthest it has been from where it was first seen, in box sizes
+    votes: dict[str, float] = field(default_factory=dict)
+    scores: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))
+    zones: list[str] = field(default_factory=list)
+    confirmed: bool = False
+    published: Track | None = None  # as last told in an event
+    published_at: float = 0.0
+
+    def hit(self, det: Detection, ts: float, zones_of: Callable[[Detection], list[str]]) -> None:
+        if self.scores:  # the first sighting is the filter's starting point
+            self.motion.update(det.box, ts)
+        self.last_seen = ts
+        self.seen_box = det.box
+        self.misses = 0
+        self.votes[det.label] = self.votes.get(det.label, 0.0) + det.score
+        self.scores.append(det.score)
+        self.moved = max(self.moved, self.motion.distance_from_start())
+        # Zones by the smoothed box, so that a jittery box on a zone's edge does not
+        # enter and leave it every frame.
+        self.zones = zones_of(Detection(det.label, det.score, self.motion.box))
+
+    @property
+    def label(self) -> str:
+        return max(self.votes, key=lambda k: self.votes[k])
+
+    @property
+    def score(self) -> float:
+        return round(statistics.median(self.scores), 2)
+
+    def snapshot(self) -> Track:
+        x1, y1, x2, y2 = (round(min(max(v, 0.0), 1.0), 4) for v in self.motion.box)
+        return Track(
+            id=self.id,
+            label=self.label,
+            score=self.score,
+            box=(x1, y1, x2, y2),
+            zones=list(self.zones),
+            start=self.start,
+            last_seen=self.last_seen,
+            confirmed=self.confirmed,
+        )
+
+
+class Tracker:
+    def __init__(self, config: TrackerConfig, zones_of: Callable[[Detection], list[str]] = lambda d: []) -> None:
+        self.config = config
+        self.zones_of = zones_of
+        self._tracks: list[_State] = []
+        self._next_id = 1
+
+    def update(self, detections: list[Detection], ts: float) -> list[TrackEvent]:
+        """One detector pass at monotonic time TS (seconds); the events it caused."""
+        dets = _deduplicated(detections)
+        matched = self._associate(dets, ts)
+        for state in self._tracks:
+            if state in matched:
+                state.hit(dets[matched[state]], ts, self.zones_of)
+            else:
+                state.misses += 1
+            state.window.append(state in matched)
+        taken = set(matched.values())
+        self._seed([d for i, d in enumerate(dets) if i not in taken], ts)
+        return self._lifecycle(ts)
+
+    def flush(self, ts: float) -> list[TrackEvent]:
+        """The stream ended or the agent stops: `end` for every confirmed track."""
+        events = [TrackEvent("end", s.snapshot(), min(s.last_seen, ts)) for s in self._tracks if s.confirmed]
+        self._tracks.clear()
+        return events
+
+    def active(self) -> list[Track]:
+        """Tracks alive now, confirmed or not."""
+        return [s.snapshot() for s in self._tracks]
+
+    def _associate(self, dets: list[Detection], ts: float) -> dict[_State, int]:
+        """Pairs track -> detection index. Tracks seen on the last pass choose first,
+        then coasting confirmed tracks, then tentative ones (DeepSORT's matching
+        cascade): neither a coasting track nor a cone's tentative one may take the
+        detection of an object that is plainly there."""
+        if not dets or not self._tracks:
+            return {}
+        boxes = boxes_array([d.box for d in dets])
+        cost, distance, size_change = association_cost(boxes_array([s.motion.predict(ts) for s in self._tracks]), boxes)
+        families = np.array([FAMILY.get(d.label, NO_FAMILY) for d in dets])
+        # An unseen object may have turned or stopped: the gate widens while it coasts.
+        unseen = np.array([ts - s.last_seen for s in self._tracks])
+        allowed = (
+            (np.array([s.family for s in self._tracks])[:, None] == families[None, :])
+            & (distance <= self.config.match_distance * (1.0 + GATE_GROWTH * unseen)[:, None])
+            & (size_change <= MAX_SIZE_CHANGE)
+        )
+        confirmed = np.array([s.confirmed for s in self._tracks])
+        fresh = np.array([s.misses == 0 for s in self._tracks])
+        free = np.ones(len(dets), dtype=bool)
+        matched: dict[_State, int] = {}
+        for stage in (confirmed & fresh, confirmed & ~fresh, ~confirmed):
+            for t, d in greedy_assign(cost, allowed & stage[:, None] & free[None, :]):
+                matched[self._tracks[t]] = d
+                free[d] = False
+        return matched
+
+    def _seed(self, leftovers: list[Detection], ts: float) -> None:
+        """Tentative tracks from the strong unpaired detections."""
+        for det in leftovers:
+            if det.score < self.config.seed_score:
+                continue
+            window = deque([True], maxlen=self.config.confirm_window)
+            state = _State(self._next_id, FAMILY.get(det.label, NO_FAMILY), BoxFilter(det.box, ts), ts, window)
+            state.hit(det, ts, self.zones_of)
+            self._next_id += 1
+            self._tracks.append(state)
+
+    def _lifecycle(self, ts: float) -> list[TrackEvent]:
+        events: list[TrackEvent] = []
+        alive: list[_State] = []
+        for state in self._tracks:
+            if not state.confirmed and not any(state.window) and len(state.window) == state.window.maxlen:
+                continue  # a flicker that never came back: forgotten without a word
+            if self._gone(state, ts):
+                if state.confirmed:
+                    events.append(TrackEvent("end", state.snapshot(), state.last_seen))
+                continue
+            alive.append(state)
+            if not state.confirmed and self._confirmable(state):
+                state.confirmed = True
+                events.append(_publish(state, "new", ts))
+            elif state.confirmed and state.misses == 0 and self._changed(state, ts):
+                events.append(_publish(state, "update", ts))
+        self._tracks = alive
+        return events
+
+    def _gone(self, state: _State, ts: float) -> bool:
+        unseen = ts - state.last_seen
+        if state.misses < END_MISSES:
+            return False
+        patience = self.config.end_after
+        if state.moved < STILL:
+            # Something that stood still for long is still there when a bus hides it or
+            # dusk lowers its score; to leave, it has to move, and moving is seen.
+            patience = max(patience, min(STILL_PATIENCE * (state.last_seen - state.start), MAX_STILL_PATIENCE))
+        return unseen >= patience or (unseen >= self.config.exit_after and _leaving(state, ts))
+
+    def _confirmable(self, state: _State) -> bool:
+        hits = sum(state.window)
+        if hits < self.config.confirm_hits:
+            return False
+        needed = self.config.confirm_score
+        if state.family == FAMILY["person"] and state.moved < STILL:
+            # Cones, signs and posts score as people but never walk; a parked car is real.
+            needed = max(needed, self.config.still_person_score)
+        return statistics.median(list(state.scores)[-hits:]) >= needed
+
+    def _changed(self, state: _State, ts: float) -> bool:
+        last = state.published
+        if last is None or ts - state.published_at < self.config.update_interval:
+            return False
+        return (
+            state.label != last.label
+            or set(state.zones) != set(last.zones)
+            or abs(state.score - last.score) >= self.config.score_step
+        )
+
+
+def _deduplicated(detections: list[Detection]) -> list[Detection]:
+    if len(detections) < 2:
+        return list(detections)
+    drop = duplicates(
+        boxes_array([d.box for d in detections]),
+        [d.score for d in detections],
+        [FAMILY.get(d.label, NO_FAMILY) for d in detections],
+    )
+    return [d for i, d in enumerate(detections) if i not in drop]
+
+
+def _publish(state: _State, kind: Literal["new", "update"], ts: float) -> TrackEvent:
+    snap = state.snapshot()
+    state.published = snap
+    state.published_at = ts
+    return TrackEvent(kind, replace(snap, zones=list(snap.zones)), ts)
+
+
+def _leaving(state: _State, ts: float) -> bool:
+    """Walked out of the frame: its predicted centre is outside, or its last box was
+    cut by the border while it moved towards it. A newcomer there must not inherit
+    its id. A parked car cut by the border does not move, so it keeps `end_after`."""
+    px1, py1, px2, py2 = state.motion.predict(ts)
+    if not (0.0 < (px1 + px2) / 2 < 1.0 and 0.0 < (py1 + py2) / 2 < 1.0):
+        return True
+    x1, y1, x2, y2 = state.seen_box
+    vx, vy = state.motion.velocity
+    return (
+        (x1 < EDGE_MARGIN and vx < -LEAVING_SPEED)
+        or (x2 > 1 - EDGE_MARGIN and vx > LEAVING_SPEED)
+        or (y1 < EDGE_MARGIN and vy < -LEAVING_SPEED)
+        or (y2 > 1 - EDGE_MARGIN and vy > LEAVING_SPEED)
+    )
