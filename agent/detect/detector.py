@@ -73,22 +73,25 @@ class Detector:
         self.interpreter.set_tensor(self._input_index, self._prepare(crop))
         self.interpreter.invoke()
         boxes, classes, scores, count = (self.interpreter.get_tensor(i)[0] for i in self._outputs)
-        ox, oy, sx, sy = (0.0, 0.0, 1.0, 1.0)
+        n = min(int(np.ravel(count)[0]), len(scores))
+        # ymin, xmin, ymax, xmax -> x1, y1, x2, y2, clipped to the picture, then into whole-image coordinates.
+        xyxy = np.clip(boxes[:n, [1, 0, 3, 2]], 0.0, 1.0)
         if region is not None:
-            ox, oy = region.x / width, region.y / height
-            sx, sy = crop.shape[1] / width, crop.shape[0] / height
-        found = []
-        for i in range(min(int(np.ravel(count)[0]), len(scores))):
-            score = float(scores[i])
-            cls = int(classes[i])
-            if score < self.min_score or not 0 <= cls < len(self.labels):
-                continue
-            y1, x1, y2, x2 = np.clip(boxes[i], 0.0, 1.0)
-            if x2 - x1 < 1e-3 or y2 - y1 < 1e-3:  # clipped away: the object is outside the picture
-                continue
-            box = (ox + x1 * sx, oy + y1 * sy, ox + x2 * sx, oy + y2 * sy)
-            found.append(Detection(self.labels[cls], score, tuple(round(float(v), 4) for v in box)))
-        return found
+            scale = np.array([crop.shape[1] / width, crop.shape[0] / height] * 2)
+            xyxy = xyxy * scale + np.array([region.x / width, region.y / height] * 2)
+        keep = (
+            (scores[:n] >= self.min_score)
+            & (classes[:n] >= 0)
+            & (classes[:n] < len(self.labels))
+            # A box clipped to nothing is an object outside the picture.
+            & (xyxy[:, 2] - xyxy[:, 0] >= 1e-3)
+            & (xyxy[:, 3] - xyxy[:, 1] >= 1e-3)
+        )
+        rounded = np.round(xyxy, 4).tolist()
+        return [
+            Detection(self.labels[int(classes[i])], float(scores[i]), tuple(rounded[i]))
+            for i in np.flatnonzero(keep)
+        ]
 
     def _prepare(self, bgr: np.ndarray) -> np.ndarray:
         resized = cv2.resize(bgr, self.input_size)
