@@ -13,6 +13,8 @@ import yaml
 
 from agent import __version__
 from agent.configfile import EX_CONFIG, ConfigError, load_config
+from agent.detect.model import ModelError
+from agent.detect.runtime import RuntimeUnavailable
 
 log = logging.getLogger("agent")
 
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EX_CONFIG
+    except (ModelError, RuntimeUnavailable) as exc:
+        print(f"camhub-agent: {exc}", file=sys.stderr)
         return EX_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -106,7 +111,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _model_fetch(args: argparse.Namespace) -> int:
-    from agent.detect.model import DEFAULT_MODEL_SHA256, ModelError, default_model_path, fetch_model
+    from agent.detect.model import DEFAULT_MODEL_SHA256, default_model_path, fetch_model
 
     dest = args.dest or default_model_path()
     try:

@@ -25,6 +25,7 @@ from agent.config import HubConfig
 from agent.configfile import EX_CONFIG, ConfigError, load_config
 from agent.detect.detector import Detector
 from agent.detect.model import ModelError, resolve_model
+from agent.detect.runtime import RuntimeUnavailable
 from agent.health import Health
 from agent.logs import setup_logging
 from agent.pipeline import CameraPipeline
@@ -50,7 +51,7 @@ def run(config_path: Path) -> int:
     faulthandler.enable()  # a watchdog SIGABRT then leaves every thread's stack in the journal
     try:
         agent = Agent(config_path, config)
-    except ModelError as exc:
+    except (ModelError, RuntimeUnavailable) as exc:
         log.error("%s", exc)
         return EX_CONFIG
     return agent.run()

@@ -117,3 +117,15 @@ def test_same_detections_on_tflite_runtime(tmp_path: Path, detector: Detector) -
     ours = [d for d in detector.detect(cv2.imread(str(CAR_JPG))) if d.label == "car" and d.score >= 0.5]
     assert [r["label"] for r in theirs if r["label"] == "car"] == ["car"] * len(ours)
     assert abs(theirs[0]["score"] - ours[0].score) < 0.05
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CAMHUB_MODEL"} | {"CAMHUB_STATE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "replay", str(VTEST)], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    assert done.returncode == 78
+    assert done.stderr.strip() == (
+        f"camhub-agent: model file {tmp_path}/models/detect.tflite not found: "
+        "run `camhub-agent model fetch`, or set detector.model"
+    )
