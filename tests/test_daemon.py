@@ -111,6 +111,8 @@ def test_run_publishes_events_and_status_then_stops_cleanly(
     news = {e["obj"] for e in events if e["type"] == "new"}
     ends = {e["obj"] for e in events if e["type"] == "end"}
     assert news and news == ends, "every object reported is closed when the agent stops"
+    offline = sub.on("/availability")[-1].received
+    assert all(m.received <= offline for m in sub.on("/street/events")), "the last events go out before `offline`"
     assert "Traceback" not in agent.stderr()
 
 

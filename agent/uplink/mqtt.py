@@ -162,8 +162,11 @@ class Uplink:
             }
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Publish retained `offline`, disconnect cleanly and leave the spool consistent."""
+        """Deliver what the spool holds (for at most half of TIMEOUT), publish retained
+        `offline`, disconnect cleanly and leave the spool consistent. What could not be
+        delivered stays spooled for the next run."""
         deadline = time.monotonic() + timeout
+        self._drain(deadline - timeout / 2)
         with self._io_lock:  # no session can start or announce after this
             self._stop.set()
             client = self._client
@@ -183,6 +186,16 @@ class Uplink:
             thread.join(max(0.1, deadline - time.monotonic()))
         self._commands.stop(max(0.1, deadline - time.monotonic()))
         self._threads.clear()
+
+    def _drain(self, until: float) -> None:
+        # The last events of a clean stop (the `end` of every open object) should
+        # reach the broker before `offline` does, not at the next start.
+        while self._ready.is_set() and time.monotonic() < until:
+            stats = self._spool.stats()
+            if stats["depth"] == stats["held"]:
+                return
+            self._wake.set()
+            time.sleep(0.02)
 
     # -- paho callbacks: record and wake, nothing else ---------------------
 
