@@ -40,9 +40,9 @@ LabelName = Literal[TRACKED_LABELS]  # type: ignore[valid-type]
 
 
 class ObjectFilter(Strict):
-    min_score: float = Field(0.5, gt=0.0, le=1.0)
-    min_area: Unit = 0.0
-    max_area: Unit = 1.0
+    min_score: float = Field(0.5, gt=0.0, le=1.0, description="weakest detection of this label that counts")
+    min_area: Unit = Field(0.0, description="smallest box, as a fraction of the picture")
+    max_area: Unit = Field(1.0, description="largest box, as a fraction of the picture")
 
     @model_validator(mode="after")
     def _area_order(self) -> ObjectFilter:
@@ -56,11 +56,19 @@ def _default_objects() -> dict[str, ObjectFilter]:
 
 
 class DetectorConfig(Strict):
-    model: Path | None = None
-    labels: Path | None = None
-    runtime: Literal["auto", "litert", "tflite"] = "auto"
-    threads: int = Field(2, ge=1, le=8)
-    objects: dict[LabelName, ObjectFilter] = Field(default_factory=_default_objects)
+    model: Path | None = Field(
+        None, description="the .tflite file; default: $CAMHUB_MODEL, else models/detect.tflite in the state directory"
+    )
+    labels: Path | None = Field(None, description="a labelmap.txt; default: the built-in COCO names")
+    runtime: Literal["auto", "litert", "tflite"] = Field(
+        "auto", description="auto: LiteRT (ai-edge-litert) if installed, else tflite-runtime"
+    )
+    threads: int = Field(2, ge=1, le=8, description="interpreter threads")
+    objects: dict[LabelName, ObjectFilter] = Field(
+        default_factory=_default_objects,
+        description="labels to report (person, bicycle, car, motorcycle, bus, truck), each with "
+        "min_score, min_area, max_area; a label left out is ignored",
+    )
 
     @field_validator("objects")
     @classmethod
@@ -150,21 +158,31 @@ class PiCameraConfig(Strict):
 
 
 class CameraConfig(Strict):
-    id: Annotated[str, Field(pattern=ID_PATTERN)]
-    source: str
-    enabled: bool = True
-    fps: float = Field(5.0, gt=0.0, le=60.0)
-    loop: bool = False
-    open_timeout: float = Field(10.0, gt=0.0, le=120.0)
-    read_timeout: float = Field(10.0, gt=0.0, le=120.0)
+    id: Annotated[str, Field(pattern=ID_PATTERN, description="the camera's name in topics and events")]
+    source: str = Field(
+        description="rtsp://user:pass@host/path, http(s)://..., usb:N or /dev/videoN, picamera or picamera:N, "
+        "or a video file"
+    )
+    enabled: bool = Field(True, description="false: keep the camera in the file but do not open it")
+    fps: float = Field(5.0, gt=0.0, le=60.0, description="most frames per second analysed")
+    loop: bool = Field(False, description="files only: start again at the end")
+    open_timeout: float = Field(10.0, gt=0.0, le=120.0, description="seconds to wait for the camera to answer")
+    read_timeout: float = Field(10.0, gt=0.0, le=120.0, description="seconds without a frame before reconnecting")
     stall_timeout: float = Field(
         20.0, gt=0.0, le=3600.0,
         description="seconds without a new or changed frame before the camera counts as down and is reopened",
     )  # fmt: skip
-    zones: dict[Annotated[str, Field(pattern=ID_PATTERN)], Polygon] = Field(default_factory=dict)
-    masks: list[Polygon] = Field(default_factory=list)
-    motion: MotionConfig = Field(default_factory=MotionConfig)
-    picamera: PiCameraConfig = Field(default_factory=PiCameraConfig)
+    zones: dict[Annotated[str, Field(pattern=ID_PATTERN)], Polygon] = Field(
+        default_factory=dict,
+        description="named polygons [[x, y], ...] (fractions of the picture); an object is in a zone "
+        "by the bottom centre of its box",
+    )
+    masks: list[Polygon] = Field(
+        default_factory=list,
+        description="polygons where objects and motion are ignored, painted black on snapshots",
+    )
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="the motion gate")
+    picamera: PiCameraConfig = Field(default_factory=PiCameraConfig, description="Pi camera streams")
 
     @field_validator("source")
     @classmethod
@@ -177,11 +195,11 @@ class CameraConfig(Strict):
 
 
 class TLSConfig(Strict):
-    enabled: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure: bool = False
+    enabled: bool = Field(False, description="TLS 1.2 or newer to the broker")
+    ca_file: Path | None = Field(None, description="CA certificate (PEM) to trust; default: the system's")
+    cert_file: Path | None = Field(None, description="client certificate (PEM), with key_file")
+    key_file: Path | None = Field(None, description="the client certificate's key (PEM)")
+    insecure: bool = Field(False, description="skip the server name check (tests only; warns at every start)")
 
     @model_validator(mode="after")
     def _pair(self) -> TLSConfig:
@@ -191,25 +209,31 @@ class TLSConfig(Strict):
 
 
 class BrokerAddress(Strict):
-    host: str = Field(min_length=1)
-    port: int = Field(1883, ge=1, le=65535)
+    host: str = Field(min_length=1, description="broker address")
+    port: int = Field(1883, ge=1, le=65535, description="broker port")
 
 
 class HomeAssistantConfig(Strict):
-    enabled: bool = False
-    prefix: str = "homeassistant"
+    enabled: bool = Field(False, description="publish Home Assistant MQTT discovery topics")
+    prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix")
 
 
 class MQTTConfig(Strict):
-    host: str = Field("localhost", min_length=1)
-    port: int = Field(1883, ge=1, le=65535)
-    failover: list[BrokerAddress] = Field(default_factory=list)
-    topic_prefix: str = Field("camhub", pattern=TOPIC_PATTERN)
-    client_id: str | None = None
-    protocol: Literal["3.1.1", "5"] = "5"
-    keepalive: int = Field(30, ge=5, le=3600)
-    username: str | None = None
-    password: SecretStr | None = None
+    host: str = Field("localhost", min_length=1, description="the commune server's MQTT broker")
+    port: int = Field(1883, ge=1, le=65535, description="its port (8883 for TLS)")
+    failover: list[BrokerAddress] = Field(
+        default_factory=list, description="brokers [{host, port}] tried in turn while the first is unreachable"
+    )
+    topic_prefix: str = Field(
+        "camhub", pattern=TOPIC_PATTERN, description="topics are <topic_prefix>/<hub_id>/..."
+    )
+    client_id: str | None = Field(None, description="MQTT client id; default: camhub-<hub_id>")
+    protocol: Literal["3.1.1", "5"] = Field("5", description="MQTT version; 5 reports refused publishes")
+    keepalive: int = Field(30, ge=5, le=3600, description="seconds; the Last Will fires ~1.5x this after a hang")
+    username: str | None = Field(None, description="broker user name")
+    password: SecretStr | None = Field(
+        None, description="broker password; better ${ENV}, password_file or the systemd credential mqtt-password"
+    )
 
     @field_validator("username", "password", mode="before")
     @classmethod
@@ -217,9 +241,9 @@ class MQTTConfig(Strict):
         # `${VAR:-}` for an optional secret yields "": that means "not set".
         return None if value == "" else value
 
-    password_file: Path | None = None
-    tls: TLSConfig = Field(default_factory=TLSConfig)
-    stats_interval: float = Field(60.0, ge=5.0, le=3600.0)
+    password_file: Path | None = Field(None, description="a file holding the password (a trailing newline is ignored)")
+    tls: TLSConfig = Field(default_factory=TLSConfig, description="encryption")
+    stats_interval: float = Field(60.0, ge=5.0, le=3600.0, description="seconds between stats messages")
     max_payload: int = Field(65536, ge=256, le=1048576, description="largest command accepted, bytes")
     reconnect_max_delay: float = Field(
         60.0,
@@ -232,7 +256,9 @@ class MQTTConfig(Strict):
     command_rate: float = Field(
         2.0, gt=0.0, le=1000.0, description="commands accepted per second on average (bursts of 5 s worth)"
     )
-    homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+    homeassistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig, description="Home Assistant discovery"
+    )
 
     @field_validator("topic_prefix")
     @classmethod
@@ -249,24 +275,24 @@ class MQTTConfig(Strict):
 
 
 class SpoolConfig(Strict):
-    path: Path = Path("/var/lib/camhub-agent/spool.db")
-    max_mb: float = Field(100.0, ge=1.0, le=100_000.0)
-    max_age_days: float = Field(30.0, gt=0.0, le=3650.0)
+    path: Path = Field(Path("/var/lib/camhub-agent/spool.db"), description="the SQLite file events wait in")
+    max_mb: float = Field(100.0, ge=1.0, le=100_000.0, description="size beyond which the oldest are dropped")
+    max_age_days: float = Field(30.0, gt=0.0, le=3650.0, description="age beyond which events are dropped")
 
 
 class LogConfig(Strict):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="least severe level logged")
+    format: Literal["text", "json"] = Field("text", description="text lines, or one JSON object per line")
 
 
 class HubConfig(Strict):
-    hub_id: Annotated[str, Field(pattern=ID_PATTERN)]
-    mqtt: MQTTConfig = Field(default_factory=MQTTConfig)
-    detector: DetectorConfig = Field(default_factory=DetectorConfig)
-    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
-    cameras: list[CameraConfig] = Field(min_length=1)
-    spool: SpoolConfig = Field(default_factory=SpoolConfig)
-    log: LogConfig = Field(default_factory=LogConfig)
+    hub_id: Annotated[str, Field(pattern=ID_PATTERN, description="this hub's name, unique in the commune")]
+    mqtt: MQTTConfig = Field(default_factory=MQTTConfig, description="the uplink")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, description="the model")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="when objects become events")
+    cameras: list[CameraConfig] = Field(min_length=1, description="one entry per camera")
+    spool: SpoolConfig = Field(default_factory=SpoolConfig, description="events waiting for the broker")
+    log: LogConfig = Field(default_factory=LogConfig, description="logging to stderr (journald)")
 
     @field_validator("cameras")
     @classmethod
@@ -277,6 +303,16 @@ class HubConfig(Strict):
                 raise ValueError(f"duplicate camera id {cam.id!r}; each camera needs its own id")
             seen.add(cam.id)
         return cameras
+
+    @model_validator(mode="after")
+    def _recheck_within_end(self) -> HubConfig:
+        for i, cam in enumerate(self.cameras):
+            if cam.motion.enabled and cam.motion.recheck * 2 > self.tracker.end_after:
+                raise ValueError(
+                    f"cameras[{i}].motion.recheck ({cam.motion.recheck}) must be at most half of tracker.end_after "
+                    f"({self.tracker.end_after}): objects standing still would end between two re-checks"
+                )
+        return self
 
     def camera(self, camera_id: str) -> CameraConfig:
         return next(c for c in self.cameras if c.id == camera_id)

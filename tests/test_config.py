@@ -250,3 +250,22 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
+def test_recheck_must_fit_twice_in_end_after(tmp_path: Path) -> None:
+    file = tmp_path / "recheck.yaml"
+    file.write_text(GOOD + "    motion: {recheck: 4}\ntracker:\n  end_after: 5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file, environ={})
+    assert caught.value.lines() == [
+        f"{file}:1: cameras[0].motion.recheck (4.0) must be at most half of tracker.end_after (5.0): "
+        "objects standing still would end between two re-checks"
+    ]
+
+
+def test_readme_config_reference_is_current() -> None:
+    done = subprocess.run([sys.executable, "scripts/config_reference.py"], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in (REPO / "README.md").read_text(), (
+        "README.md's configuration reference is stale: run scripts/config_reference.py --write README.md"
+    )
