@@ -17,7 +17,7 @@ from pydantic_core import PydanticUndefined
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.config import HubConfig  # noqa: E402
+from agent.config import HubConfig
 
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 
@@ -50,7 +50,8 @@ def _default(field: Any) -> str:
     if field.is_required():
         return "required"
     value = field.default_factory() if field.default is PydanticUndefined else field.default
-    if isinstance(value, BaseModel) or (isinstance(value, dict) and any(isinstance(v, BaseModel) for v in value.values())):
+    sections = value.values() if isinstance(value, dict) else [value]
+    if any(isinstance(v, BaseModel) for v in sections):
         return ""
     if value is None:
         return "null"
