@@ -20,21 +20,24 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from agent.capture.worker import CameraWorker
 from agent.config import HubConfig
 from agent.configfile import EX_CONFIG, ConfigError, load_config
 from agent.detect.detector import Detector
 from agent.detect.model import ModelError, resolve_model
 from agent.detect.runtime import RuntimeUnavailable
+from agent.frame import Frame
 from agent.health import Health
 from agent.logs import setup_logging
 from agent.pipeline import CameraPipeline
 from agent.scheduler import FairScheduler
 from agent.snapshot import snapshot_jpeg
 from agent.systemd import Notifier, ProgressWatchdog
-from agent.uplink.commands import CommandError, CommandHandlers
+from agent.uplink.commands import CommandError, CommandHandlers, NoArgs
 from agent.uplink.mqtt import Uplink
-from agent.uplink.spool import Spool
+from agent.uplink.spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 30.0  # seconds to wait for every camera's first frame before READY=1 anyway
@@ -54,7 +57,22 @@ def run(config_path: Path) -> int:
     except (ModelError, RuntimeUnavailable) as exc:
         log.error("%s", exc)
         return EX_CONFIG
+    except SpoolError as exc:
+        log.error("spool.path %s: %s", config.spool.path, exc)
+        return EX_CONFIG
+    except ValueError as exc:  # a TLS certificate or key that cannot be loaded
+        log.error("%s", exc)
+        return EX_CONFIG
     return agent.run()
+
+
+class CameraArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    camera: str
+
+
+class SetArgs(CameraArgs):
+    detect: bool
 
 
 class Agent:
@@ -66,8 +84,9 @@ class Agent:
         self.detector = self._load_detector(config)
         self.spool = Spool(config.spool.path, int(config.spool.max_mb * 2**20), config.spool.max_age_days * 86400)
         self.commands = CommandHandlers()
-        for name, handler in (("snapshot", self._cmd_snapshot), ("reload", self._cmd_reload), ("set", self._cmd_set)):
-            self.commands.register(name, self._in_main_loop(handler))
+        self.commands.register("snapshot", self._in_main_loop(self._cmd_snapshot), CameraArgs)
+        self.commands.register("set", self._in_main_loop(self._cmd_set), SetArgs)
+        self.commands.register("reload", self._in_main_loop(self._cmd_reload), NoArgs)
         self.uplink = Uplink(config, self.spool, self.commands)
         self.health = Health(config, config_path, self.detector, self.spool, self.uplink)
         self.workers: dict[str, CameraWorker] = {}
@@ -125,7 +144,7 @@ class Agent:
                 self._apply_reload()
             frame = self.scheduler.next_frame()
             if frame is not None:
-                self._send(self.pipelines[frame.camera].process(frame))
+                self._process(frame)
             else:
                 self._stop.wait(min(self.scheduler.idle_for(), 0.01) or 0.005)
             if not ready and (self._all_cameras_seen() or time.monotonic() - started > START_TIMEOUT):
@@ -136,6 +155,14 @@ class Agent:
             if self.workers and all(w.state()["state"] == "ended" for w in self.workers.values()):
                 log.info("every camera source has ended; stopping")
                 break
+
+    def _process(self, frame: Frame) -> None:
+        try:
+            events = self.pipelines[frame.camera].process(frame)
+        except Exception:  # one bad frame (a corrupt stream, a model error) must not stop the hub
+            log.exception("camera %s: frame %d could not be processed", frame.camera, frame.seq)
+            return
+        self._send(events)
 
     def _all_cameras_seen(self) -> bool:
         return all(w.latest(-1) is not None for w in self.workers.values())
@@ -178,9 +205,9 @@ class Agent:
                 future.set_exception(exc)
 
     def _camera_arg(self, args: dict[str, Any]) -> str:
-        camera = args.get("camera")
-        if not isinstance(camera, str) or camera not in self.pipelines:
-            raise CommandError(f"camera must be one of: {', '.join(self.pipelines)}")
+        camera = args["camera"]
+        if camera not in self.pipelines:
+            raise CommandError(f"unknown camera {camera!r}; expected one of: {', '.join(self.pipelines)}")
         return camera
 
     def _cmd_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -194,9 +221,7 @@ class Agent:
 
     def _cmd_set(self, args: dict[str, Any]) -> dict[str, Any]:
         camera = self._camera_arg(args)
-        detect = args.get("detect")
-        if not isinstance(detect, bool):
-            raise CommandError("detect must be true or false")
+        detect = args["detect"]
         pipeline = self.pipelines[camera]
         if pipeline.enabled and not detect:
             self._send(pipeline.finish())

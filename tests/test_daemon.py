@@ -197,3 +197,12 @@ def test_sighup_reloads_and_systemd_hears_ready_watchdog_and_stopping(
         assert wait_until(lambda: heard("STOPPING=1"), 5), messages
     finally:
         notify.close()
+
+
+def test_unusable_spool_path_exits_78_with_the_reason(tmp_path: Path, agents: Callable[..., Agent]) -> None:
+    config = _config(tmp_path, 1883)
+    config.write_text(config.read_text().replace(str(tmp_path / "spool.db"), "/proc/camhub/spool.db"))
+    agent = agents(config)
+    assert agent.process.wait(30) == 78
+    assert "spool.path /proc/camhub/spool.db" in agent.stderr()
+    assert "Traceback" not in agent.stderr()
