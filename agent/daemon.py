@@ -94,6 +94,7 @@ class Agent:
         self.scheduler = FairScheduler()
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._wake = threading.Event()  # set by capture threads on each new frame
         self._tasks: queue.Queue[tuple[Any, dict[str, Any], Future[dict[str, Any]]]] = queue.Queue()
 
     @staticmethod
@@ -102,9 +103,9 @@ class Agent:
         return Detector(resolve_model(d.model), d.labels, d.threads, d.runtime)
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+        signal.signal(signal.SIGTERM, lambda *_: self._signal(self._stop))
+        signal.signal(signal.SIGINT, lambda *_: self._signal(self._stop))
+        signal.signal(signal.SIGHUP, lambda *_: self._signal(self._reload))
         self.uplink.start()
         self._start_cameras()
         self.watchdog.start()
@@ -114,11 +115,15 @@ class Agent:
             self._shutdown()
         return 0
 
+    def _signal(self, flag: threading.Event) -> None:
+        flag.set()
+        self._wake.set()  # the main loop may be waiting for a frame
+
     def _start_cameras(self) -> None:
         for camera in self.config.cameras:
             if not camera.enabled:
                 continue
-            worker = CameraWorker(camera, on_state=self._camera_state)
+            worker = CameraWorker(camera, on_state=self._camera_state, on_frame=self._wake.set)
             self.workers[camera.id] = worker
             self.pipelines[camera.id] = CameraPipeline(self.config, camera, self.detector)
             self.scheduler.add(camera.id, worker, camera.fps)
@@ -142,11 +147,12 @@ class Agent:
             if self._reload.is_set():
                 self._reload.clear()
                 self._apply_reload()
+            self._wake.clear()  # before looking: a frame that lands after the look sets it again
             frame = self.scheduler.next_frame()
             if frame is not None:
                 self._process(frame)
             else:
-                self._stop.wait(min(self.scheduler.idle_for(), 0.01) or 0.005)
+                self._wake.wait(self.scheduler.idle_for())
             if not ready and (self._all_cameras_seen() or time.monotonic() - started > START_TIMEOUT):
                 ready = True
                 self.notifier.ready(self.health.summary_line(self.workers))
@@ -189,6 +195,7 @@ class Agent:
         def call(args: dict[str, Any]) -> dict[str, Any]:
             future: Future[dict[str, Any]] = Future()
             self._tasks.put((handler, args, future))
+            self._wake.set()
             return future.result(timeout=COMMAND_TIMEOUT)
 
         return call

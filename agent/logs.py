@@ -25,10 +25,11 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asct
 class RateLimitFilter(logging.Filter):
     """Lets the first `burst` records of a kind through, then at most one per `window` seconds.
 
-    A kind is (logger name, message template, level), so "camera %s offline" for one dead camera is one kind
-    whatever its arguments. The record that ends a quiet spell carries `suppressed`, the number dropped since the
-    last one shown. At most `max_kinds` kinds are remembered (least recently seen forgotten first), so memory stays
-    bounded even if messages are built with f-strings.
+    A kind is (logger name, message template, level, the record's `camera` extra if any), so "camera %s offline"
+    for one dead camera is one kind whatever its arguments, and one camera's flood never hides another camera's
+    news. The record that ends a quiet spell carries `suppressed`, the number dropped since the last one shown.
+    At most `max_kinds` kinds are remembered (least recently seen forgotten first), so memory stays bounded even
+    if messages are built with f-strings.
     """
 
     def __init__(
@@ -45,14 +46,14 @@ class RateLimitFilter(logging.Filter):
         self._clock = clock
         self._lock = threading.Lock()
         # kind -> [window start, records passed in this window, records suppressed since the last one passed]
-        self._kinds: OrderedDict[tuple[str, str, int], list[float]] = OrderedDict()
+        self._kinds: OrderedDict[tuple[str, str, int, str | None], list[float]] = OrderedDict()
 
     @property
     def tracked_kinds(self) -> int:
         return len(self._kinds)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        kind = (record.name, str(record.msg), record.levelno)
+        kind = (record.name, str(record.msg), record.levelno, getattr(record, "camera", None))
         now = self._clock()
         with self._lock:
             state = self._kinds.get(kind)
@@ -73,7 +74,7 @@ class RateLimitFilter(logging.Filter):
             state[2] = suppressed + 1
             return False
 
-    def _remember(self, kind: tuple[str, str, int], state: list[float]) -> None:
+    def _remember(self, kind: tuple[str, str, int, str | None], state: list[float]) -> None:
         self._kinds[kind] = state
         if len(self._kinds) > self.max_kinds:
             self._kinds.popitem(last=False)

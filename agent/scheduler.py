@@ -55,8 +55,9 @@ class FairScheduler:
             return frame
         return None
 
-    def idle_for(self) -> float:
-        """How long until the earliest camera is due again (0 if one is due now)."""
-        if not self._due:
-            return 0.1
-        return max(0.0, min(self._due[c] for c in self._order) - self.clock())
+    def idle_for(self, longest: float = 0.1) -> float:
+        """How long no camera can become due: until the next one's cap allows a frame, at most
+        LONGEST. A camera that is due but has no new frame is not counted: its next frame is
+        announced (CameraWorker's on_frame), so callers wait for that instead of polling."""
+        now = self.clock()
+        return min([longest, *(self._due[c] - now for c in self._order if self._due[c] > now)])

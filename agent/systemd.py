@@ -48,7 +48,7 @@ class Notifier:
             try:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._sock.sendto(message.encode(), self._address)
+                self._sock.sendto(message.encode(), socket.MSG_DONTWAIT, self._address)
             except OSError as exc:
                 # systemd gone (shutdown) or socket full: the service keeps running regardless.
                 log.debug("sd_notify %r failed: %s", message.split("=", 1)[0], exc)

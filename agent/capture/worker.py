@@ -47,12 +47,14 @@ class CameraWorker:
         camera: CameraConfig,
         realtime: bool = True,
         on_state: StateCallback | None = None,
+        on_frame: Callable[[], None] | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
     ) -> None:
         self.camera = camera
         self.realtime = realtime
         self.on_state = on_state
+        self.on_frame = on_frame
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._cond = threading.Condition()
@@ -177,6 +179,8 @@ class CameraWorker:
             went_online = self._state != "online"
             if went_online:
                 self._online_since = now
+        if self.on_frame is not None:
+            self.on_frame()  # wakes the consumer instead of making it poll
         if went_online:
             self._update("online")
 
@@ -193,7 +197,14 @@ class CameraWorker:
             news = (state, message) != (self._state, self._last_error)
             self._last_error = message
         # The same failure over and over (a dead camera, for days) goes to debug: logs live on an SD card.
-        log.log(logging.WARNING if news else logging.DEBUG, "camera %s %s: %s", self.camera.id, state, message)
+        log.log(
+            logging.WARNING if news else logging.DEBUG,
+            "camera %s %s: %s",
+            self.camera.id,
+            state,
+            message,
+            extra={"camera": self.camera.id},
+        )
         self._update(state, quiet=True)
 
     def _backoff(self) -> float:
@@ -228,7 +239,7 @@ class CameraWorker:
             self._reported = key
             snapshot = self._state_dict(time.monotonic())
         if state != previous and not quiet:
-            log.info("camera %s: %s", self.camera.id, state)
+            log.info("camera %s: %s", self.camera.id, state, extra={"camera": self.camera.id})
         if self.on_state is not None:
             try:
                 self.on_state(self.camera.id, snapshot)
