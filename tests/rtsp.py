@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import select
 import signal
-import socket
 import subprocess
 from pathlib import Path
+
+from tests.broker import free_port
 
 SERVER_SCRIPT = Path(__file__).resolve().parent / "rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: the GStreamer RTSP bindings are not in the venv
 FFMPEG = "/usr/bin/ffmpeg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_h264(source: Path, target: Path, seconds: float = 20.0) -> Path:

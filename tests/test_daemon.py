@@ -3,20 +3,16 @@ commands, reload and signals, and the systemd notify protocol."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
+from tests.agent_process import AgentProcess, NotifySocket
 from tests.broker import Broker, Subscriber, wait_until
-from tests.shared import MODEL, REPO, VTEST
+from tests.shared import MODEL, VTEST
 
 PREFIX = "test/village"
 MASK = "[[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]"
@@ -39,40 +35,6 @@ cameras:
     return config
 
 
-class Agent:
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
-        self.log = config.with_suffix(".log")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--config", str(config)],
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("w"),
-        )
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-    def stderr(self) -> str:
-        return self.log.read_text()
-
-
-@pytest.fixture
-def agents() -> Iterator[Callable[..., Agent]]:
-    made: list[Agent] = []
-
-    def make(config: Path, env: dict[str, str] | None = None) -> Agent:
-        made.append(Agent(config, env))
-        return made[-1]
-
-    yield make
-    for agent in made:
-        if agent.process.poll() is None:
-            agent.process.kill()
-            agent.process.wait()
-
-
 def _status(sub: Subscriber) -> dict:
     return sub.on("/status")[-1].json() if sub.on("/status") else {}
 
@@ -91,7 +53,7 @@ def _command(sub: Subscriber, name: str, request_id: str, payload: str) -> dict:
 
 
 def test_run_publishes_events_and_status_then_stops_cleanly(
-    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., Agent]
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
 ) -> None:
     sub = subscribers(broker.port, f"{PREFIX}/#")
     agent = agents(_config(tmp_path, broker.port))
@@ -116,7 +78,7 @@ def test_run_publishes_events_and_status_then_stops_cleanly(
     assert "Traceback" not in agent.stderr()
 
 
-def test_bad_config_exits_78_with_one_line(tmp_path: Path, agents: Callable[..., Agent]) -> None:
+def test_bad_config_exits_78_with_one_line(tmp_path: Path, agents: Callable[..., AgentProcess]) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("hub_id: hub-t\ncameras:\n  - {id: a, source: rtsp://h/s, fps: 0}\n")
     agent = agents(config)
@@ -127,7 +89,7 @@ def test_bad_config_exits_78_with_one_line(tmp_path: Path, agents: Callable[...,
 
 
 def test_commands_snapshot_set_and_reload(
-    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., Agent]
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
 ) -> None:
     sub = subscribers(broker.port, f"{PREFIX}/#")
     config = _config(tmp_path, broker.port)
@@ -164,42 +126,29 @@ def test_commands_snapshot_set_and_reload(
 
 
 def test_sighup_reloads_and_systemd_hears_ready_watchdog_and_stopping(
-    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., Agent]
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
 ) -> None:
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify.sock"))
-    notify.settimeout(0.5)
-    messages: list[str] = []
-
-    def heard(text: str) -> bool:
-        try:
-            while True:
-                messages.append(notify.recv(4096).decode())
-        except TimeoutError:
-            pass
-        return any(text in m for m in messages)
-
+    notify = NotifySocket(tmp_path / "notify.sock")
     sub = subscribers(broker.port, f"{PREFIX}/#")
     config = _config(tmp_path, broker.port)
-    env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "2000000"}
-    agent = agents(config, env)
+    agent = agents(config, {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "2000000"})
     try:
-        assert wait_until(lambda: heard("READY=1"), 30), messages
-        assert wait_until(lambda: heard("WATCHDOG=1"), 10), messages
-        assert any("STATUS=1/1 cameras online" in m for m in messages), messages
+        assert wait_until(lambda: bool(notify.heard("READY=1")), 30), notify.messages
+        assert wait_until(lambda: bool(notify.heard("WATCHDOG=1")), 10), notify.messages
+        assert notify.heard("STATUS=1/1 cameras online"), notify.messages
 
         config.write_text(config.read_text().replace("fps: 10", "fps: 6"))
         first_hash = _status(sub).get("config_hash")
         agent.process.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: heard("RELOADING=1"), 10), messages
+        assert wait_until(lambda: bool(notify.heard("RELOADING=1")), 10), notify.messages
         assert sub.wait_for(lambda s: _status(s).get("config_hash") not in (None, first_hash), 15)
         assert agent.stop() == 0
-        assert wait_until(lambda: heard("STOPPING=1"), 5), messages
+        assert wait_until(lambda: bool(notify.heard("STOPPING=1")), 5), notify.messages
     finally:
         notify.close()
 
 
-def test_unusable_spool_path_exits_78_with_the_reason(tmp_path: Path, agents: Callable[..., Agent]) -> None:
+def test_unusable_spool_path_exits_78_with_the_reason(tmp_path: Path, agents: Callable[..., AgentProcess]) -> None:
     config = _config(tmp_path, 1883)
     config.write_text(config.read_text().replace(str(tmp_path / "spool.db"), "/proc/camhub/spool.db"))
     agent = agents(config)

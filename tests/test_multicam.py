@@ -8,12 +8,7 @@ or between stats intervals of one run, never against a clock."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.broker import Broker, Message, Subscriber, wait_until
-from tests.rtsp import RtspServer, free_port, make_h264
-from tests.shared import MODEL, QUIET, REPO, TREE, VTEST
+from tests.agent_process import AgentProcess, NotifySocket
+from tests.broker import Broker, Message, Subscriber, free_port, wait_until
+from tests.rtsp import RtspServer
+from tests.shared import MODEL, QUIET, TREE, VTEST
 
 PREFIX = "test/multicam"
 HUB = "hub-mc"
@@ -50,63 +46,6 @@ def _config(directory: Path, port: int, cameras: list[str]) -> Path:
         "cameras:\n" + "".join(cameras)
     )
     return config
-
-
-class AgentProcess:
-    """`camhub-agent run` as a child process, its stderr in a file beside the config."""
-
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
-        self.log = config.with_suffix(".log")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--config", str(config)],
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("w"),
-        )
-
-    def stderr(self) -> str:
-        return self.log.read_text()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-class NotifySocket:
-    """A stand-in for systemd's notify socket. It reads all the time, as systemd does: the
-    agent's sd_notify datagrams would otherwise fill the socket and block the agent."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[str] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        self._sock.settimeout(0.2)
-        self._closed = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while not self._closed.is_set():
-            try:
-                self.messages.append(self._sock.recv(4096).decode())
-            except TimeoutError:
-                continue
-
-    def heard(self, text: str) -> str | None:
-        """The first message received so far that contains TEXT."""
-        return next((m for m in list(self.messages) if text in m), None)
-
-    def close(self) -> None:
-        self._closed.set()
-        self._reader.join()
-        self._sock.close()
 
 
 def _cameras(sub: Subscriber) -> dict[str, dict[str, Any]]:
@@ -148,32 +87,6 @@ def _processed(stats: list[dict[str, Any]], camera: str) -> float:
     """Frames CAMERA's pipeline processed over these stats intervals, per second."""
     frames = sum(s["cameras"][camera]["fps"] * s["interval"] for s in stats)
     return frames / sum(s["interval"] for s in stats)
-
-
-@pytest.fixture(scope="module")
-def h264_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_h264(VTEST, tmp_path_factory.mktemp("rtsp") / "vtest20.mp4")
-
-
-@pytest.fixture
-def rtsp_server(h264_clip: Path, tmp_path: Path) -> Iterator[RtspServer]:
-    server = RtspServer(h264_clip, tmp_path)
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def agents() -> Iterator[Callable[..., AgentProcess]]:
-    made: list[AgentProcess] = []
-
-    def make(config: Path, env: dict[str, str] | None = None) -> AgentProcess:
-        made.append(AgentProcess(config, env))
-        return made[-1]
-
-    yield make
-    for agent in made:
-        agent.close()
 
 
 def _outage_spares_the_file_camera(sub: Subscriber, agent: AgentProcess, begin: Callable[[], None]) -> float:

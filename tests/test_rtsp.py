@@ -7,14 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from agent.capture.worker import CameraWorker
 from agent.config import CameraConfig
-from tests.broker import wait_until
-from tests.rtsp import RtspServer, free_port, make_h264
+from tests.broker import free_port, wait_until
+from tests.rtsp import RtspServer
 from tests.shared import VTEST
 
 TIMEOUTS = {"open_timeout": 2.0, "read_timeout": 2.0, "stall_timeout": 3.0}
@@ -31,20 +30,6 @@ def worker_for(source: str, camera_id: str = "gate", **settings: object) -> Came
 
 def state_of(worker: CameraWorker) -> str:
     return worker.state()["state"]
-
-
-@pytest.fixture(scope="session")
-def h264_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 20 s of vtest.avi as H.264 (the server loops it), made once per session."""
-    return make_h264(VTEST, tmp_path_factory.mktemp("rtsp") / "vtest20.mp4")
-
-
-@pytest.fixture
-def rtsp_server(h264_clip: Path, tmp_path: Path) -> Iterator[RtspServer]:
-    server = RtspServer(h264_clip, tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture
