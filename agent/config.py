@@ -96,7 +96,7 @@ class TrackerConfig(Strict):
         1.0, gt=0.0, le=600.0, description="seconds unseen before `end` for an object walking out of the frame"
     )
     update_interval: float = Field(10.0, ge=0.0, le=3600.0, description="minimum seconds between updates")
-    score_step: float = Field(0.15, gt=0.0, le=1.0, description="score change that earns an update")
+    score_step: float = Field(0.2, gt=0.0, le=1.0, description="median score change that earns an update")
 
 
 class MotionConfig(Strict):
