@@ -58,7 +58,7 @@ class CameraPipeline:
         self._last_mono = frame.mono
         if not self.enabled:
             return []
-        decision = self.gate.check(frame.image, frame.mono, len(self.tracker.active()))
+        decision = self.gate.check(frame.image, frame.mono, len(self.tracker))
         self.last_decision = decision
         if not decision.detect:
             return []

@@ -41,7 +41,7 @@ def replay(
     pipeline = CameraPipeline(config, camera, detector, every_frame=every_frame)
     source = OpenCVSource(camera.id, str(video), realtime=False)
     source.open()
-    total = int(getattr(source, "frame_count", 0) or 0)
+    total = source.frame_count
     with ExitStack() as stack:
         out = stack.enter_context(events_out.open("w", encoding="utf-8")) if events_out else sys.stdout
         writer = stack.enter_context(_Annotator(annotate, source.fps or 10.0, pipeline)) if annotate else None

@@ -53,6 +53,7 @@ class OpenCVSource:
         self.is_device = isinstance(target, int) or target.startswith("/dev/")
         self.is_file = not self.is_device and "://" not in str(target)
         self.fps: float | None = None
+        self.frame_count = 0  # files: frames in the file as its header says (0 when unknown)
         self._cap: cv2.VideoCapture | None = None
         self._seq = 0
         self._opened_mono = 0.0
@@ -78,6 +79,8 @@ class OpenCVSource:
         if self.is_file and self.fps is None:
             log.warning("%s: no frame rate in the file, assuming %g fps", self.describe(), FALLBACK_FILE_FPS)
             self.fps = FALLBACK_FILE_FPS
+        if self.is_file:
+            self.frame_count = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         self._cap = cap
         self._seq = 0
         self._opened_mono, self._opened_wall = time.monotonic(), time.time()

@@ -145,6 +145,10 @@ class Tracker:
         """Tracks alive now, confirmed or not."""
         return [s.snapshot() for s in self._tracks]
 
+    def __len__(self) -> int:
+        """How many tracks are alive, without building their snapshots (asked every frame)."""
+        return len(self._tracks)
+
     def _associate(self, dets: list[Detection], ts: float) -> dict[_State, int]:
         """Pairs track -> detection index. Tracks seen on the last pass choose first,
         then coasting confirmed tracks, then tentative ones (DeepSORT's matching
