@@ -3,7 +3,9 @@ commands, reload and signals, and the systemd notify protocol."""
 
 from __future__ import annotations
 
+import json
 import signal
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,3 +157,35 @@ def test_unusable_spool_path_exits_78_with_the_reason(tmp_path: Path, agents: Ca
     assert agent.process.wait(30) == 78
     assert "spool.path /proc/camhub/spool.db" in agent.stderr()
     assert "Traceback" not in agent.stderr()
+
+
+def _spooled_ids(spool: Path) -> set[str]:
+    with sqlite3.connect(f"file:{spool}?mode=ro", uri=True) as db:
+        return {json.loads(payload)["id"] for (payload,) in db.execute("SELECT payload FROM events")}
+
+
+def test_events_spooled_before_a_sigkill_are_delivered_after_restart(
+    tmp_path: Path, brokers: Callable[..., Broker], subscribers: Callable[..., Subscriber],
+    agents: Callable[..., AgentProcess],
+) -> None:  # fmt: skip
+    """The real agent, its broker unreachable, killed with SIGKILL while events wait in the
+    spool; started again once the broker is up: every spooled event arrives, marked historical."""
+    broker = brokers()  # not started: the hub is cut off
+    config = _config(tmp_path, broker.port)
+    first = agents(config)
+    assert wait_until(lambda: (tmp_path / "spool.db").exists() and len(_spooled_ids(tmp_path / "spool.db")) >= 5, 60)
+    first.process.kill()
+    first.process.wait(10)
+    waiting = _spooled_ids(tmp_path / "spool.db")
+
+    broker.start()
+    sub = subscribers(broker.port, f"{PREFIX}/+/+/events")
+    second = agents(config)
+
+    def arrived(s: Subscriber) -> set[str]:
+        return {m.json()["id"] for m in s.on("/street/events")}
+
+    assert sub.wait_for(lambda s: waiting <= arrived(s), 60), f"missing: {waiting - arrived(sub)}"
+    replayed = [m.json() for m in sub.on("/street/events") if m.json()["id"] in waiting]
+    assert all(e["historical"] is True for e in replayed)
+    assert second.stop() == 0
