@@ -42,6 +42,7 @@ from agent.uplink.spool import Spool, SpoolError
 log = logging.getLogger(__name__)
 START_TIMEOUT = 30.0  # seconds to wait for every camera's first frame before READY=1 anyway
 COMMAND_TIMEOUT = 10.0
+CAMERA_STOP_TIMEOUT = 5.0  # a capture thread still blocked in a read after this ends by itself
 
 
 def run(config_path: Path) -> int:
@@ -131,8 +132,10 @@ class Agent:
         log.info("hub %s: %d camera(s) started", self.config.hub_id, len(self.workers))
 
     def _stop_cameras(self) -> None:
+        # One shared deadline: cameras hung in a read must not add up past systemd's stop timeout.
+        deadline = time.monotonic() + CAMERA_STOP_TIMEOUT
         for camera_id, worker in list(self.workers.items()):
-            worker.stop()
+            worker.stop(max(0.0, deadline - time.monotonic()))
             self._send(self.pipelines[camera_id].finish())
             self.scheduler.remove(camera_id)
         self.workers.clear()
