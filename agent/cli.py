@@ -97,17 +97,22 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from agent.replay import replay
+    from agent.capture.base import SourceError
+    from agent.replay import ReplayError, replay
 
     config = load_config(args.config) if args.config else None
-    return replay(
-        args.video,
-        config,
-        camera_id=args.camera,
-        events_out=args.events_out,
-        annotate=args.annotate,
-        every_frame=args.every_frame,
-    )
+    try:
+        return replay(
+            args.video,
+            config,
+            camera_id=args.camera,
+            events_out=args.events_out,
+            annotate=args.annotate,
+            every_frame=args.every_frame,
+        )
+    except (ReplayError, SourceError, OSError) as exc:
+        print(f"camhub-agent: {exc}", file=sys.stderr)
+        return 1
 
 
 def _model_fetch(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ from agent.pipeline import CameraPipeline
 from agent.scheduler import FairScheduler
 from agent.snapshot import snapshot_jpeg
 from agent.systemd import Notifier, ProgressWatchdog
-from agent.uplink.commands import CommandError, CommandHandlers, NoArgs
+from agent.uplink.commands import CommandError, CommandHandlers, Handler, NoArgs
 from agent.uplink.mqtt import Uplink
 from agent.uplink.spool import Spool, SpoolError
 
@@ -83,7 +83,7 @@ class Agent:
         self.notifier = Notifier()
         self.watchdog = ProgressWatchdog(self.notifier)
         self.detector = self._load_detector(config)
-        self.spool = Spool(config.spool.path, int(config.spool.max_mb * 2**20), config.spool.max_age_days * 86400)
+        self.spool = Spool.from_config(config.spool)
         self.commands = CommandHandlers()
         self.commands.register("snapshot", self._in_main_loop(self._cmd_snapshot), CameraArgs)
         self.commands.register("set", self._in_main_loop(self._cmd_set), SetArgs)
@@ -93,8 +93,10 @@ class Agent:
         self.workers: dict[str, CameraWorker] = {}
         self.pipelines: dict[str, CameraPipeline] = {}
         self.scheduler = FairScheduler()
-        self._stop = threading.Event()
-        self._reload = threading.Event()
+        # Set by signal handlers: plain flags, because a handler that took a lock the
+        # interrupted main loop holds (an Event's) would deadlock it.
+        self._stop_requested = False
+        self._reload_requested = False
         self._wake = threading.Event()  # set by capture threads on each new frame
         self._tasks: queue.Queue[tuple[Any, dict[str, Any], Future[dict[str, Any]]]] = queue.Queue()
 
@@ -104,9 +106,9 @@ class Agent:
         return Detector(resolve_model(d.model), d.labels, d.threads, d.runtime)
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self._signal(self._stop))
-        signal.signal(signal.SIGINT, lambda *_: self._signal(self._stop))
-        signal.signal(signal.SIGHUP, lambda *_: self._signal(self._reload))
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        signal.signal(signal.SIGHUP, self._request_reload)
         self.uplink.start()
         self._start_cameras()
         self.watchdog.start()
@@ -116,9 +118,11 @@ class Agent:
             self._shutdown()
         return 0
 
-    def _signal(self, flag: threading.Event) -> None:
-        flag.set()
-        self._wake.set()  # the main loop may be waiting for a frame
+    def _request_stop(self, *_: object) -> None:
+        self._stop_requested = True  # seen within one wait of the main loop (at most 0.1 s)
+
+    def _request_reload(self, *_: object) -> None:
+        self._reload_requested = True
 
     def _start_cameras(self) -> None:
         for camera in self.config.cameras:
@@ -144,11 +148,11 @@ class Agent:
     def _main_loop(self) -> None:
         started = time.monotonic()
         ready = False
-        while not self._stop.is_set():
+        while not self._stop_requested:
             self.watchdog.progress()
             self._run_tasks()
-            if self._reload.is_set():
-                self._reload.clear()
+            if self._reload_requested:
+                self._reload_requested = False
                 self._apply_reload()
             self._wake.clear()  # before looking: a frame that lands after the look sets it again
             frame = self.scheduler.next_frame()
@@ -194,12 +198,17 @@ class Agent:
 
     # Commands arrive on the MQTT thread; they run here, between two frames.
 
-    def _in_main_loop(self, handler: Any) -> Any:
+    def _in_main_loop(self, handler: Handler) -> Handler:
         def call(args: dict[str, Any]) -> dict[str, Any]:
             future: Future[dict[str, Any]] = Future()
             self._tasks.put((handler, args, future))
             self._wake.set()
-            return future.result(timeout=COMMAND_TIMEOUT)
+            try:
+                return future.result(timeout=COMMAND_TIMEOUT)
+            except TimeoutError:
+                if future.cancel():  # not started: it will not run later either
+                    raise CommandError("the agent is busy; nothing was done, try again") from None
+                return future.result()  # started just now: its own answer, soon
 
         return call
 
@@ -209,6 +218,8 @@ class Agent:
                 handler, args, future = self._tasks.get_nowait()
             except queue.Empty:
                 return
+            if not future.set_running_or_notify_cancel():
+                continue  # the requester gave up waiting
             try:
                 future.set_result(handler(args))
             except Exception as exc:  # a command must never take the agent down
@@ -242,9 +253,12 @@ class Agent:
     def _cmd_reload(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
             new = load_config(self.config_path)
+            detector = self._load_detector(new) if new.detector != self.config.detector else self.detector
         except ConfigError as exc:
             raise CommandError("config refused, still running the previous one: " + "; ".join(exc.lines())) from None
-        self._replace_config(new)
+        except (ModelError, RuntimeUnavailable, ValueError) as exc:  # ValueError: not a valid model file
+            raise CommandError(f"model refused, still running the previous config: {exc}") from None
+        self._replace_config(new, detector)
         return {"config_hash": self.health.config_hash}
 
     def _apply_reload(self) -> None:
@@ -255,13 +269,13 @@ class Agent:
             log.error("%s", exc)
         self.notifier.ready(self.health.summary_line(self.workers))
 
-    def _replace_config(self, new: HubConfig) -> None:
-        if new.mqtt != self.config.mqtt or new.spool != self.config.spool:
-            log.warning("mqtt and spool changes take effect at the next restart")
-        if new.detector != self.config.detector:
-            self.detector = self._load_detector(new)
-            self.health.detector = self.detector
+    def _replace_config(self, new: HubConfig, detector: Detector) -> None:
+        if (new.hub_id, new.mqtt, new.spool) != (self.config.hub_id, self.config.mqtt, self.config.spool):
+            log.warning("hub_id, mqtt and spool changes take effect at the next restart")
+            new = new.model_copy(update={"hub_id": self.config.hub_id})
+        setup_logging(new.log.level, new.log.format)
         self._stop_cameras()
+        self.detector = self.health.detector = detector
         self.config = new
         self.health.reconfigure(new)
         self._start_cameras()

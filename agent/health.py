@@ -48,7 +48,9 @@ class Health:
         self._seen: dict[str, tuple[int, int]] = {}  # camera -> (frames, invocations) at the last stats
 
     def reconfigure(self, config: HubConfig) -> None:
+        """After a reload: the new pipelines count from zero."""
         self.config = config
+        self._seen.clear()
         self.config_hash = _file_hash(self.config_path)
         self.model_hash = sha256_of(self.detector.model)[:12]
         self.camera_changed("", {})
@@ -117,7 +119,7 @@ class Health:
             "interval": round(interval, 1),
             "cameras": cameras,
             "detector": _percentiles(times),
-            "events": dict(events),  # `new` objects since start, by label
+            "events": dict(events),  # `new` objects since the start or the last reload, by label
             "spool": self.spool.stats(),
             "system": self.meter.read(),
         }

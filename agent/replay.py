@@ -62,11 +62,17 @@ def replay(
     return 0
 
 
+class ReplayError(Exception):
+    """A replay that cannot start; the message says why."""
+
+
 def _replay_config(video: Path, config: HubConfig | None, camera_id: str | None) -> tuple[HubConfig, CameraConfig]:
     if config is None:
         config = HubConfig(hub_id="replay", cameras=[CameraConfig(id="replay", source=str(video))])
-    camera = config.cameras[0] if camera_id is None else config.camera(camera_id)
-    return config, camera
+    ids = [c.id for c in config.cameras]
+    if camera_id is not None and camera_id not in ids:
+        raise ReplayError(f"no camera {camera_id!r} in the config; expected one of: {', '.join(ids)}")
+    return config, config.cameras[ids.index(camera_id) if camera_id else 0]
 
 
 def _emit(events: list[dict[str, Any]], out: IO[str]) -> None:

@@ -33,7 +33,8 @@ class FairScheduler:
         self._order.append(camera)
 
     def remove(self, camera: str) -> None:
-        self._feeds.pop(camera, None)
+        for table in (self._feeds, self._last_seq, self._due):
+            table.pop(camera, None)
         self._order = [c for c in self._order if c != camera]
 
     def next_frame(self) -> Frame | None:

@@ -144,6 +144,20 @@ def test_sighup_reloads_and_systemd_hears_ready_watchdog_and_stopping(
         agent.process.send_signal(signal.SIGHUP)
         assert wait_until(lambda: bool(notify.heard("RELOADING=1")), 10), notify.messages
         assert sub.wait_for(lambda s: _status(s).get("config_hash") not in (None, first_hash), 15)
+        reloaded = len(sub.on("/stats"))
+        assert sub.wait_for(lambda s: len(s.on("/stats")) > reloaded + 1, 20)
+        for stats in sub.on("/stats")[reloaded:]:  # the new pipelines count from zero: no negative rates
+            assert all(c["fps"] >= 0 and c["detector_fps"] >= 0 for c in stats.json()["cameras"].values())
+
+        broken = tmp_path / "broken.tflite"
+        broken.write_bytes(MODEL.read_bytes()[:2000])  # a TFL3 header, then nothing
+        config.write_text(config.read_text().replace(str(MODEL), str(broken)))
+        agent.process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "model refused, still running the previous config" in agent.stderr(), 15)
+        assert agent.process.poll() is None
+        frames = _status(sub)["cameras"]["street"]["frames"]
+        assert sub.wait_for(lambda s: _status(s)["cameras"]["street"]["frames"] > frames, 15), "still processing"
+
         assert agent.stop() == 0
         assert wait_until(lambda: bool(notify.heard("STOPPING=1")), 5), notify.messages
     finally:

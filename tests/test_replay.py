@@ -97,3 +97,26 @@ def test_annotated_video_is_written(tmp_path: Path) -> None:
     out = tmp_path / "tree.mp4"
     _replay(TREE, tmp_path, "--annotate", str(out))
     assert out.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--camera", "nope"], "camhub-agent: no camera 'nope' in the config; expected one of: replay"),
+        (["--events-out", "/nonexistent/dir/x.jsonl"], "No such file or directory: '/nonexistent/dir/x.jsonl'"),
+    ],
+)
+def test_replay_bad_arguments_get_one_line(args: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "agent", "replay", str(TREE), *args], capture_output=True,
+                          text=True, env=ENV, cwd=REPO)  # fmt: skip
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_replay_of_a_broken_file_gets_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(VTEST.read_bytes()[:3000])
+    done = subprocess.run([sys.executable, "-m", "agent", "replay", str(broken)], capture_output=True, text=True,
+                          env=ENV, cwd=REPO)  # fmt: skip
+    assert done.returncode == 1
+    assert f"camhub-agent: cannot open {broken}" in done.stderr and "Traceback" not in done.stderr

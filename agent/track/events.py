@@ -28,8 +28,9 @@ def _base36(n: int) -> str:
 class EventFactory:
     """Turns tracker events of one camera into publishable event dicts.
 
-    Object ids are the camera's start time in milliseconds (base 36) plus the
-    tracker's id: unique across restarts of the agent without any stored counter."""
+    Object ids are the pipeline's start time in milliseconds (base 36), the camera
+    and the tracker's id: unique on the hub across cameras, reloads and restarts
+    without any stored counter."""
 
     def __init__(self, hub: str, camera: str, epoch: float | None = None) -> None:
         self.hub = hub
@@ -45,7 +46,7 @@ class EventFactory:
         self._counts[track.id] = n + 1
         if event.type == "end":
             self._counts.pop(track.id, None)
-        obj = f"{self._run}-{track.id}"
+        obj = f"{self._run}-{self.camera}-{track.id}"
         return {
             "v": SCHEMA_VERSION,
             "id": f"{obj}.{n}",

@@ -115,8 +115,10 @@ class Uplink:
         """Spool EVENT durably, then let the sender publish it on `{camera}/events`."""
         historical = not self._ready.is_set()
         payload = json.dumps({**event, "historical": historical}, separators=(",", ":")).encode()
-        if len(payload) > MAX_EVENT_BYTES:
-            raise ValueError(f"event {event.get('id')!r} is {len(payload)} bytes; at most {MAX_EVENT_BYTES}")
+        if len(payload) > MAX_EVENT_BYTES:  # a bug upstream must not stop the hub: counted, logged, dropped
+            log.error("event %r is %d bytes, at most %d: dropped", event.get("id"), len(payload), MAX_EVENT_BYTES)
+            self.counts["lost"] += 1
+            return
         topic = self.topics.events(str(event["cam"]))
         with self._state_lock:
             until = self._blocked.get(topic, (0.0, 0.0))[0]
