@@ -69,16 +69,15 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
+NEW_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")  # P-256, unencrypted
+
+
 def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
     key, cert = directory / f"{name}.key", directory / f"{name}.crt"
     _openssl(
         "req",
         "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
+        *NEW_KEY,
         "-keyout",
         key.name,
         "-out",
@@ -101,11 +100,7 @@ def _make_leaf(directory: Path, name: str, ca: tuple[Path, Path], extensions: st
     ext.write_text(extensions + "\nbasicConstraints=CA:FALSE\nauthorityKeyIdentifier=keyid\n")
     _openssl(
         "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
+        *NEW_KEY,
         "-keyout",
         key.name,
         "-out",
