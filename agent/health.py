@@ -53,7 +53,8 @@ class Health:
         self._seen.clear()
         self.config_hash = _file_hash(self.config_path)
         self.model_hash = sha256_of(self.detector.model)[:12]
-        self.camera_changed("", {})
+        with self._lock:
+            self._changed = True
 
     def camera_changed(self, camera_id: str, state: Mapping[str, Any]) -> None:
         with self._lock:

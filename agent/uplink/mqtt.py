@@ -34,6 +34,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import HubConfig
+from agent.track.events import encode
 from agent.uplink import discovery
 from agent.uplink.commands import CommandHandlers, CommandServer
 from agent.uplink.security import describe_connect_error, resolve_password, tls_context
@@ -114,7 +115,7 @@ class Uplink:
     def send_event(self, event: dict[str, Any]) -> None:
         """Spool EVENT durably, then let the sender publish it on `{camera}/events`."""
         historical = not self._ready.is_set()
-        payload = json.dumps({**event, "historical": historical}, separators=(",", ":")).encode()
+        payload = encode({**event, "historical": historical})
         if len(payload) > MAX_EVENT_BYTES:  # a bug upstream must not stop the hub: counted, logged, dropped
             log.error("event %r is %d bytes, at most %d: dropped", event.get("id"), len(payload), MAX_EVENT_BYTES)
             self.counts["lost"] += 1
@@ -510,7 +511,7 @@ def _mark_historical(payload: bytes) -> bytes:
     if not isinstance(event, dict):
         return payload
     event["historical"] = True
-    return json.dumps(event, separators=(",", ":")).encode()
+    return encode(event)
 
 
 def _reachable(host: str, port: int) -> bool:
