@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from agent import __version__
+from agent import __version__, secrets
 from agent.configfile import EX_CONFIG, ConfigError, load_config
 from agent.detect.model import ModelError
 from agent.detect.runtime import RuntimeUnavailable
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command != "run":
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(secrets.MaskingFilter())
     try:
         return args.handler(args)
     except ConfigError as exc:
@@ -83,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    effective = config.model_dump(mode="json")  # SecretStr dumps as '**********'
+    effective = secrets.mask_data(config.model_dump(mode="json"))  # camera URLs carry passwords too
     print(yaml.safe_dump(effective, sort_keys=False, allow_unicode=True), end="")
     print(f"# {args.file}: OK", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from agent import secrets
 from agent.config import ID_PATTERN, TOPIC_PATTERN, HubConfig
 
 EX_CONFIG = 78  # sysexits.h EX_CONFIG: systemd and volunteers both read it as "fix the config"
@@ -42,7 +43,9 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.file}:{p.line}: {p.path + ': ' if p.path else ''}{p.message}" for p in self.problems]
+        return [
+            secrets.mask(f"{self.file}:{p.line}: {p.path + ': ' if p.path else ''}{p.message}") for p in self.problems
+        ]
 
 
 def load_config(file: Path, environ: dict[str, str] | None = None) -> HubConfig:
@@ -96,6 +99,7 @@ class _NodeReader:
         value = yaml.SafeLoader(" ").construct_object(node, deep=True)
         if isinstance(value, str) and "${" in value:
             value = self._substitute(value, loc, node.start_mark.line + 1)
+        _register_secret(loc, value)
         return value
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
@@ -128,6 +132,14 @@ class _NodeReader:
             return ""
 
         return _ENV.sub(one, value)
+
+
+def _register_secret(loc: Loc, value: Any) -> None:
+    """Secrets are registered as they are read, before validation, so that even an error about them is masked."""
+    if loc[-1:] == ("password",):
+        secrets.register(value)
+    elif loc[-1:] == ("source",) and isinstance(value, str):
+        secrets.register_url(value)
 
 
 def _dotted(loc: Loc) -> str:

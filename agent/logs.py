@@ -16,6 +16,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TextIO
 
+from agent.secrets import MaskingFilter
+
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and belongs in JSON output.
@@ -115,8 +117,8 @@ class JSONFormatter(logging.Formatter):
         entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD_ATTRS)
         if getattr(record, "suppressed", 0):
             entry["suppressed"] = record.suppressed
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
@@ -157,7 +159,8 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     out = sys.stderr if stream is None else stream
     handler = _DaemonHandler(out)
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter(journal=stream_is_journal(out)))
-    handler.addFilter(RateLimitFilter())
+    handler.addFilter(RateLimitFilter())  # first: it groups records by their unformatted template
+    handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _DaemonHandler)]:
         root.removeHandler(old)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Protocol
 
 from agent.frame import Frame
-
-_CREDENTIALS = re.compile(r"(?<=://)[^/\s]*@")  # greedy: a password may hold an unescaped @
 
 
 class SourceError(RuntimeError):
@@ -24,8 +21,3 @@ class FrameSource(Protocol):
         """The next frame; None when a finite source (a file) has ended; raises SourceError."""
 
     def close(self) -> None: ...
-
-
-def redact(text: str) -> str:
-    """TEXT with any `user:password@` of a URL replaced by `***@`: statuses and logs leave the hub."""
-    return _CREDENTIALS.sub("***@", text)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import cv2
 
-from agent.capture.base import SourceError, redact
+from agent.capture.base import SourceError
 from agent.frame import Frame
+from agent.secrets import mask
 
 log = logging.getLogger(__name__)
 
@@ -123,4 +124,4 @@ class OpenCVSource:
 
     def describe(self) -> str:
         """The target without credentials, for logs and status."""
-        return f"/dev/video{self.target}" if isinstance(self.target, int) else redact(self.target)
+        return f"/dev/video{self.target}" if isinstance(self.target, int) else mask(self.target)

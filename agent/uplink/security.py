@@ -8,6 +8,7 @@ import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
+from agent import secrets
 from agent.config import MQTTConfig, TLSConfig
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,13 @@ def resolve_password(mqtt: MQTTConfig, environ: Mapping[str, str] | None = None)
 
 def _read_secret(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
+        secret = path.read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         log.error("cannot read the MQTT password from %s: %s; connecting without it", path, reason)
         return None
+    secrets.register(secret)
+    return secret
 
 
 def tls_context(tls: TLSConfig) -> ssl.SSLContext | None:
