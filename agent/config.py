@@ -149,7 +149,7 @@ WatchedObject = Literal[(*TRACKED_LABELS, "vehicle")]  # type: ignore[valid-type
 
 
 class CountingLine(Strict):
-    points: tuple[Point, Point] = Field(
+    points: list[Point] = Field(
         description="[[x, y], [x, y]] (fractions of the picture); facing from the first point to the second, "
         "`in` is the side on the right hand"
     )
@@ -157,7 +157,9 @@ class CountingLine(Strict):
 
     @field_validator("points")
     @classmethod
-    def _length(cls, points: tuple[Point, Point]) -> tuple[Point, Point]:
+    def _two_points(cls, points: list[Point]) -> list[Point]:
+        if len(points) != 2:
+            raise ValueError(f"a line needs 2 points [x, y], got {len(points)}")
         (ax, ay), (bx, by) = points
         if abs(bx - ax) + abs(by - ay) < 0.01:
             raise ValueError("the two points are (almost) the same: a line needs two distinct points")
