@@ -217,6 +217,16 @@ def test_lost_and_picked_up_again_within_30_s_does_not_alert_again_later_does() 
     assert alerts(run(engine, [(40.0, []), *much_later])) == [("yard", "entered", 3)]
 
 
+def test_a_new_id_at_the_spot_of_an_alerted_object_the_tracker_still_coasts_does_not_alert() -> None:
+    """The tracker misses the loiterer and, before giving its track up, starts a new
+    one on the next detection of the same person."""
+    engine = guarded(dwell=5)
+    stays = [(i / 2, [track(1, (0.5, 0.6), t=i / 2)]) for i in range(14)]  # alerts at 5 s
+    coasting = [(7 + i / 2, [track(1, (0.5, 0.6), t=6.5), track(2, (0.5, 0.61), t=7 + i / 2, start=7)])
+                for i in range(30)]  # fmt: skip
+    assert alerts(run(engine, stays + coasting)) == [("yard", "dwell", 1)]
+
+
 def test_a_second_object_already_followed_by_the_tracker_alerts_on_its_own() -> None:
     engine = guarded(entered=True)
     both = [(i / 10, [track(1, (0.5, 0.6), t=i / 10), track(2, (0.1 + 0.01 * i, 0.6), t=i / 10)]) for i in range(40)]

@@ -6,9 +6,11 @@ dwell time is measured on, survives absences of up to STAY_GAP (the foot
 jittering over the zone's edge, a few missed detections); a longer absence ends
 it, and coming back starts a new one. An object alerts at most once per zone
 and reason for as long as the tracker follows it. When the tracker loses an
-alerted object, a new object of the same kind (person, or any vehicle) that the
-tracker picks up within RETURN_WINDOW is taken for it coming back: it does not
-alert again for what that one already did."""
+alerted object (it is no longer seen, or gone from its tracks), a new object of
+the same kind (person, or any vehicle) that the tracker picks up within
+RETURN_WINDOW is taken for it coming back under a new id: it does not alert
+again for what that one already did. An object already followed when the other
+was last seen is never taken for it."""
 
 from __future__ import annotations
 
@@ -57,6 +59,9 @@ class ZoneGuard:
     def update(self, tracks: Sequence[Track], mono: float, guarded_since: float | None, unsure: bool) -> list[Alert]:
         """GUARDED_SINCE: when the zone's guarded hours began, None outside them;
         UNSURE: guarded only because the clock cannot be believed."""
+        for track in tracks:
+            if track.id in self._known:
+                self._known[track.id].last_seen = track.last_seen
         alerts: list[Alert] = []
         for track in tracks:
             if track.label not in self.watched or not self._in_zone(track):
@@ -94,17 +99,17 @@ class ZoneGuard:
         return due
 
     def _inherited(self, track: Track) -> set[Reason]:
-        for lost in self._lost:
-            if lost.kind == kind(track.label) and 0.0 <= track.start - lost.last_seen <= RETURN_WINDOW:
-                return set(lost.alerted)
+        """What an alerted object that vanished before TRACK was born already did."""
+        for other in [*self._lost, *self._known.values()]:
+            born_after = 0.0 <= track.start - other.last_seen <= RETURN_WINDOW
+            if other.alerted and other.kind == kind(track.label) and born_after:
+                return set(other.alerted)
         return set()
 
     def _forget(self, tracks: Sequence[Track], mono: float) -> None:
-        alive = {t.id: t for t in tracks}
+        alive = {t.id for t in tracks}
         for track_id, known in list(self._known.items()):
-            if track_id in alive:
-                known.last_seen = alive[track_id].last_seen
-            else:
+            if track_id not in alive:
                 if known.alerted:
                     self._lost.append(known)
                 del self._known[track_id]
