@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.config import HubConfig
 from agent.track.events import encode
@@ -242,7 +243,10 @@ class Uplink:
         self._wake.set()
 
     def _on_command(self, _c: mqtt.Client, _g: int, message: mqtt.MQTTMessage) -> None:
-        self._commands.submit(message.topic, message.payload)
+        # The flag is set only on a message the broker kept from before this subscription (with
+        # MQTT 3.1.1; MQTT 5 brokers are asked not to send those at all): such a command already
+        # acted, or was never meant to act at each reconnect.
+        self._commands.submit(message.topic, message.payload, bool(message.retain))
 
     def _on_ha_status(self, _c: mqtt.Client, _g: int, message: mqtt.MQTTMessage) -> None:
         if message.payload == b"online":
@@ -363,7 +367,9 @@ class Uplink:
             client.publish(self.topics.availability, b"online", qos=1, retain=True)
             if self._status is not None:
                 client.publish(self.topics.status, self._status, qos=1, retain=True)
-            topics = [(self.topics.commands, 1)]
+            # MQTT 5 can spare the link the retained commands, which are ignored anyway.
+            commands = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            topics: list[tuple[str, Any]] = [(self.topics.commands, commands if self._mqtt.protocol == "5" else 1)]
             if self._discovery:
                 topics.append((discovery.status_topic(self._config), 1))
             client.subscribe(topics)
