@@ -207,3 +207,53 @@ def test_events_spooled_before_a_sigkill_are_delivered_after_restart(
     replayed = [m.json() for m in sub.on("/street/events") if m.json()["id"] in waiting]
     assert all(e["historical"] is True for e in replayed)
     assert second.stop() == 0
+
+
+def _runs(sub: Subscriber, camera: str) -> set[str]:
+    """The pipelines (their start, the first part of `obj`) that produced CAMERA's events so far."""
+    return {m.json()["obj"].split("-", 1)[0] for m in sub.on(f"/{camera}/events")}
+
+
+def _frames(sub: Subscriber, camera: str) -> list[int]:
+    """CAMERA's frame count in every status so far: it drops only when its capture is re-created."""
+    return [c[camera]["frames"] for m in sub.on("/status") if camera in (c := m.json()["cameras"])]
+
+
+def test_reload_restarts_only_the_cameras_whose_config_changed(
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
+) -> None:
+    yard = f"  - {{id: yard, source: {VTEST}, loop: true, fps: 5}}\n"
+    config = _config(tmp_path, broker.port, extra_camera=yard)
+    config.write_text(config.read_text().replace("fps: 10", "fps: 5"))
+    sub = subscribers(broker.port, f"{PREFIX}/#")
+    agent = agents(config)
+    assert sub.wait_for(lambda s: bool(_runs(s, "street")) and bool(_runs(s, "yard")), 60), agent.stderr()
+    reconnects = {cid: c["reconnects"] for cid, c in _status(sub)["cameras"].items()}
+
+    # A burst of reloads with the same config (a comment added does not change it): nothing restarts.
+    config.write_text("# edited, same settings\n" + config.read_text())
+    for i in range(6):
+        sub.client.publish(f"{PREFIX}/hub-t/cmd/reload", json.dumps({"id": f"r{i}"}), qos=1)
+        if i % 2:
+            agent.process.send_signal(signal.SIGHUP)
+    assert sub.wait_for(lambda s: all(_result(s, "reload", f"r{i}") for i in range(6)), 30)
+    results = [_result(sub, "reload", f"r{i}") for i in range(6)]
+    assert all(r and r["ok"] and r["restarted"] == [] for r in results), results
+    seen = {camera: len(_frames(sub, camera)) for camera in reconnects}
+    assert sub.wait_for(lambda s: all(len(_frames(s, c)) > seen[c] + 1 for c in seen), 20), "status refreshed"
+    for camera in reconnects:
+        assert _status(sub)["cameras"][camera]["reconnects"] == reconnects[camera]
+        assert _frames(sub, camera) == sorted(_frames(sub, camera)), f"{camera}: its capture was re-created"
+        assert len(_runs(sub, camera)) == 1, f"{camera}: its pipeline was re-created: {_runs(sub, camera)}"
+
+    # A change to one camera restarts that camera only.
+    config.write_text(config.read_text().replace("loop: true, fps: 5", "loop: true, fps: 4"))
+    result = _command(sub, "reload", "change", '{"id": "change"}')
+    assert result["ok"] is True and result["restarted"] == ["yard"], result
+    assert sub.wait_for(lambda s: len(_runs(s, "yard")) == 2, 30), "yard runs a new pipeline"
+    assert sub.wait_for(lambda s: _frames(s, "yard") != sorted(_frames(s, "yard")), 15), "yard's capture restarts"
+    street = len(_frames(sub, "street"))
+    assert sub.wait_for(lambda s: len(_frames(s, "street")) > street, 10)
+    assert len(_runs(sub, "street")) == 1 and _frames(sub, "street") == sorted(_frames(sub, "street"))
+    assert agent.stop() == 0
+    assert "Traceback" not in agent.stderr()
