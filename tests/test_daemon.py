@@ -8,12 +8,13 @@ import signal
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
 
 from tests.agent_process import AgentProcess, NotifySocket
-from tests.broker import Broker, Subscriber, wait_until
+from tests.broker import Broker, Subscriber, free_port, wait_until
 from tests.shared import MODEL, VTEST
 
 PREFIX = "test/village"
@@ -257,3 +258,49 @@ def test_reload_restarts_only_the_cameras_whose_config_changed(
     assert len(_runs(sub, "street")) == 1 and _frames(sub, "street") == sorted(_frames(sub, "street"))
     assert agent.stop() == 0
     assert "Traceback" not in agent.stderr()
+
+
+# Every character that breaks a naive `user:pass@` pattern, and non-ASCII: one camera each.
+PASSWORDS = ["p@ss", "a/b/c", "x:y:z", "50%off", "no#hash", "why?not", "two words", "mật khẩu", "p@/ :%#?ờ"]
+
+
+def test_no_password_leaves_the_running_agent(
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
+) -> None:
+    """Cameras whose URL (password included) fails to open, in the WARNING log and in status; a reload
+    refused for a config whose numeric MQTT password has the wrong type: no password in any of it."""
+    dead = free_port()  # nothing listens there
+    cameras = "".join(
+        f"  - {{id: cam{i}, source: {json.dumps(f'rtsp://admin:{pw}@127.0.0.1:{dead}/s', ensure_ascii=False)}}}\n"
+        for i, pw in enumerate(PASSWORDS)
+    )
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"""\
+hub_id: hub-t
+mqtt: {{host: 127.0.0.1, port: {broker.port}, topic_prefix: {PREFIX}, username: hub, password: "mqtt pässwörd"}}
+detector: {{model: {MODEL}}}
+cameras:
+{cameras}spool: {{path: {tmp_path / "spool.db"}}}
+""")
+    sub = subscribers(broker.port, f"{PREFIX}/#")
+    agent = agents(config)
+
+    def all_failed(s: Subscriber) -> bool:
+        cams = _status(s).get("cameras", {})
+        return len(cams) == len(PASSWORDS) and all(c["last_error"] for c in cams.values())
+
+    assert sub.wait_for(all_failed, 30), agent.stderr()
+    config.write_text(config.read_text().replace('password: "mqtt pässwörd"', "password: 20242025, keepalive: x"))
+    refused = _command(sub, "reload", "r1", '{"id": "r1"}')
+    assert refused["ok"] is False and "mqtt.password" in refused["error"], refused
+    assert agent.stop() == 0
+
+    log = agent.stderr()
+    assert "WARNING agent.capture.worker: camera cam8 reconnecting: cannot open rtsp://***@127.0.0.1" in log, log
+    errors = {c["last_error"] for c in _status(sub)["cameras"].values()}
+    assert errors == {f"cannot open rtsp://***@127.0.0.1:{dead}/s"}, errors
+    reports = [m for m in sub.messages if m.topic.endswith(("/status", "/stats", "/result"))]
+    published = [json.dumps(m.json(), ensure_ascii=False) for m in reports]
+    for secret in [*PASSWORDS, "mqtt pässwörd", "20242025"]:
+        for text in (log, *published):
+            assert secret not in text and quote(secret, safe="") not in text, f"{secret!r} leaked: {text}"

@@ -38,7 +38,7 @@ RETAINED_ERROR = (
 )
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
-Publish = Callable[[str, bytes], object]
+Publish = Callable[[str, dict[str, Any]], object]  # (topic, result): the uplink serialises it
 
 
 class CommandError(Exception):
@@ -206,8 +206,7 @@ class CommandServer:
                 result = self.handlers.run(name, payload, self._max_payload, retained)
                 if not result["ok"]:
                     log.info("command %s (id %.64r) refused: %s", name, result["id"], result["error"])
-                body = json.dumps(result, separators=(",", ":"), default=str).encode()
-                self._publish(self._topics.result(name), body)
+                self._publish(self._topics.result(name), result)
                 self.counts["answered"] += 1
             except Exception:
                 log.exception("answering command %s failed", name)
