@@ -123,7 +123,7 @@ class Health:
             "interval": round(interval, 1),
             "cameras": cameras,
             "detector": _percentiles(times),
-            "events": dict(events),  # `new` objects since the start or the last reload, by label
+            "events": dict(events),  # `new` objects by label since each camera (re)started
             "spool": self.spool.stats(),
             "system": self.meter.read(),
         }
