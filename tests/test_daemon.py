@@ -230,6 +230,7 @@ def test_reload_restarts_only_the_cameras_whose_config_changed(
     agent = agents(config)
     assert sub.wait_for(lambda s: bool(_runs(s, "street")) and bool(_runs(s, "yard")), 60), agent.stderr()
     reconnects = {cid: c["reconnects"] for cid, c in _status(sub)["cameras"].items()}
+    assert _command(sub, "set", "off", '{"id": "off", "camera": "street", "detect": false}')["ok"] is True
 
     # A burst of reloads with the same config (a comment added does not change it): nothing restarts.
     config.write_text("# edited, same settings\n" + config.read_text())
@@ -246,6 +247,7 @@ def test_reload_restarts_only_the_cameras_whose_config_changed(
         assert _status(sub)["cameras"][camera]["reconnects"] == reconnects[camera]
         assert _frames(sub, camera) == sorted(_frames(sub, camera)), f"{camera}: its capture was re-created"
         assert len(_runs(sub, camera)) == 1, f"{camera}: its pipeline was re-created: {_runs(sub, camera)}"
+    assert _status(sub)["cameras"]["street"]["detect"] is False, "a kept pipeline keeps its `set`"
 
     # A change to one camera restarts that camera only.
     config.write_text(config.read_text().replace("loop: true, fps: 5", "loop: true, fps: 4"))
