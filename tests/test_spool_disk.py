@@ -3,15 +3,20 @@ full, at the edge, and back when space returns; alone and inside the real agent.
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.uplink import spool as spool_module
 from agent.uplink.spool import RESERVE_BYTES, Spool, SpoolError
+from tests.agent_process import AgentProcess
+from tests.broker import Broker, Subscriber, wait_until
+from tests.shared import MODEL, VTEST
 
 MB = 1024 * 1024
 
@@ -97,3 +102,64 @@ def test_a_full_disk_evicts_the_oldest_refuses_when_no_room_and_recovers(
     assert spool.ack(waiting) == len(waiting)  # every stored event can be delivered
     assert spool.stats()["depth"] == 0
     spool.close()
+
+
+def _spooled_ids(path: Path) -> set[str]:
+    """Ids of the events waiting in the spool at PATH, read without writing anything."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return {json.loads(payload)["id"] for (payload,) in db.execute("SELECT payload FROM events")}
+    except sqlite3.OperationalError:  # no file or no table yet
+        return set()
+
+
+def test_the_agent_lives_through_a_full_disk_and_delivers_the_backlog_when_space_returns(
+    small_disk: Path, tmp_path: Path, brokers: Callable[..., Broker], subscribers: Callable[..., Subscriber],
+    agents: Callable[..., AgentProcess],
+) -> None:  # fmt: skip
+    """The real agent, its broker away and its disk filled: it keeps spooling (the oldest make room),
+    stops cleanly, starts again on a disk with no byte free without taking the spool for damaged,
+    and delivers everything it holds once there is room again and the broker is back."""
+    broker = brokers()  # not started: the hub is cut off
+    spool = small_disk / "spool.db"
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"""\
+hub_id: hub-d
+mqtt: {{host: 127.0.0.1, port: {broker.port}, topic_prefix: test, stats_interval: 5}}
+detector: {{model: {MODEL}}}
+cameras: [{{id: street, source: {VTEST}, loop: true, fps: 10}}]
+spool: {{path: {spool}}}
+""")
+    first = agents(config)
+    assert wait_until(lambda: len(_spooled_ids(spool)) >= 3, 60), first.stderr()
+    fill(small_disk, "filler")
+    before = _spooled_ids(spool)
+    assert wait_until(lambda: len(_spooled_ids(spool) - before) >= 3 and "disk is full" in first.stderr(), 60), (
+        first.stderr()
+    )
+    assert first.stop() == 0
+
+    fill(small_disk, "filler2")  # not a byte left
+    assert free(small_disk) == 0
+    second = agents(config)
+    assert wait_until(lambda: "camera(s) started" in second.stderr() and "disk is full" in second.stderr(), 60), (
+        second.stderr()
+    )
+    assert second.process.poll() is None
+    assert not list(small_disk.glob("*corrupt*")), "a full disk is not damage"
+
+    (small_disk / "filler").unlink()
+    (small_disk / "filler2").unlink()
+    assert wait_until(lambda: "room again" in second.stderr(), 30), second.stderr()
+    waiting = _spooled_ids(spool)
+    broker.start()
+    sub = subscribers(broker.port, "test/#")
+
+    def arrived(s: Subscriber) -> set[str]:
+        return {m.json()["id"] for m in s.on("/street/events")}
+
+    assert sub.wait_for(lambda s: waiting <= arrived(s), 60), f"missing: {waiting - arrived(sub)}"
+    assert sub.wait_for(lambda s: any(m.json()["spool"]["state"] == "ok" for m in s.on("/stats")), 30)
+    assert second.stop() == 0
+    for agent in (first, second):
+        assert "Traceback" not in agent.stderr()
