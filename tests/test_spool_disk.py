@@ -163,3 +163,27 @@ spool: {{path: {spool}}}
     assert second.stop() == 0
     for agent in (first, second):
         assert "Traceback" not in agent.stderr()
+
+
+def test_a_read_only_disk_is_waited_out_not_taken_for_damage(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = small_disk / "spool.db"
+    spool = Spool(path, 100 * MB, 86400.0)
+    stored: list[int] = []
+    assert _put_all(spool, 20, stored) == 0
+    spool.close()
+    monkeypatch.setattr(spool_module, "REOPEN_S", 0.0)  # try to open it again at every call
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)  # as after errors on an SD card
+    try:
+        spool = Spool(path, 100 * MB, 86400.0)  # the agent starts on the read-only disk
+        assert spool.moved_aside is None
+        assert _put_all(spool, 5, stored) == 5
+        assert spool.stats()["state"] == "unavailable" and spool.stats()["refused"] == 5
+        assert spool.pending(10) == [] and spool.ack(stored) == 0 and spool.evict_expired() == 0
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert _put_all(spool, 5, stored) == 0  # writable again: back by itself
+    assert sorted(r.id for r in spool.pending(100)) == stored
+    assert not list(small_disk.glob("*corrupt*"))
+    spool.close()
