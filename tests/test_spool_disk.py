@@ -1,5 +1,6 @@
-"""The spool on a real, small, full filesystem (a tmpfs mounted by the test, so run as root):
-full, at the edge, and back when space returns; alone and inside the real agent."""
+"""The spool on real disks: a small tmpfs mounted by the test (so run as root) that fills up,
+is full, at the edge, read-only, and has room again; alone and inside the real agent; and a
+spool path that names a directory."""
 
 from __future__ import annotations
 
@@ -187,3 +188,23 @@ def test_a_read_only_disk_is_waited_out_not_taken_for_damage(
     assert sorted(r.id for r in spool.pending(100)) == stored
     assert not list(small_disk.glob("*corrupt*"))
     spool.close()
+
+
+def test_run_refuses_a_spool_path_that_is_a_directory_and_moves_nothing(
+    tmp_path: Path, agents: Callable[..., AgentProcess]
+) -> None:
+    state = tmp_path / "state"
+    (state / "models").mkdir(parents=True)
+    (state / "models" / "keep.tflite").write_bytes(b"model")
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"""\
+hub_id: hub-d
+detector: {{model: {MODEL}}}
+cameras: [{{id: street, source: {VTEST}}}]
+spool: {{path: {state}}}
+""")
+    agent = agents(config)
+    assert agent.process.wait(60) == 78
+    assert f"{state} is a directory" in agent.stderr() and "Traceback" not in agent.stderr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub.log", "hub.yaml", "state"]
+    assert (state / "models" / "keep.tflite").read_bytes() == b"model"
