@@ -1,7 +1,7 @@
 """The durable spool: every event is written here before it is published, and
 deleted only when the broker acknowledged it (QoS 1 PUBACK).
 
-Durability (see README "Spool"): SQLite in WAL mode. Inserts run on a
+Durability (see README "How it stays reliable"): SQLite in WAL mode. Inserts run on a
 connection with `synchronous=FULL`, so a `put` that returned is on the disk
 even through a power cut (one fsync of the WAL per event). Deletes (acks),
 holds and evictions run on a second connection with `synchronous=NORMAL`:
@@ -9,7 +9,7 @@ losing one of those in a power cut only brings an event back, to be sent
 again and de-duplicated by its id, so they skip the fsync. A SIGKILL loses
 nothing in either mode: a committed transaction is in the OS's cache.
 
-A full disk (README "Full disk"): in WAL mode even a DELETE needs new disk
+A full disk: in WAL mode even a DELETE needs new disk
 space, and a checkpoint needs room for the pages it moves into the database
 file, so a spool that waits until the disk is full can no longer free
 anything. A reserve file beside the spool holds that room: when a write finds
