@@ -20,6 +20,7 @@ from tests.broker import Broker, Subscriber, wait_until
 from tests.shared import MODEL, VTEST
 
 MB = 1024 * 1024
+CAPPED = "keeping the spool at its size"  # the line logged when a full disk caps the spool
 
 
 @pytest.fixture
@@ -135,7 +136,7 @@ spool: {{path: {spool}}}
     assert wait_until(lambda: len(_spooled_ids(spool)) >= 3, 60), first.stderr()
     fill(small_disk, "filler")
     before = _spooled_ids(spool)
-    assert wait_until(lambda: len(_spooled_ids(spool) - before) >= 3 and "disk is full" in first.stderr(), 60), (
+    assert wait_until(lambda: len(_spooled_ids(spool) - before) >= 3 and CAPPED in first.stderr(), 60), (
         first.stderr()
     )
     assert first.stop() == 0
@@ -143,7 +144,7 @@ spool: {{path: {spool}}}
     fill(small_disk, "filler2")  # not a byte left
     assert free(small_disk) == 0
     second = agents(config)
-    assert wait_until(lambda: "camera(s) started" in second.stderr() and "disk is full" in second.stderr(), 60), (
+    assert wait_until(lambda: "camera(s) started" in second.stderr() and CAPPED in second.stderr(), 60), (
         second.stderr()
     )
     assert second.process.poll() is None
@@ -208,3 +209,23 @@ spool: {{path: {state}}}
     assert f"{state} is a directory" in agent.stderr() and "Traceback" not in agent.stderr()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hub.log", "hub.yaml", "state"]
     assert (state / "models" / "keep.tflite").read_bytes() == b"model"
+
+
+def test_a_disk_too_full_for_the_reserve_caps_the_spool_before_it_fills(small_disk: Path) -> None:
+    (small_disk / "other").write_bytes(b"\0" * (free(small_disk) - RESERVE_BYTES - 256 * 1024))
+    spool = Spool(small_disk / "spool.db", 100 * MB, 86400.0)
+    assert not Path(f"{small_disk / 'spool.db'}-reserve").exists()  # too little room to hold one
+    stored: list[int] = []
+    assert _put_all(spool, 1000, stored) == 0
+    assert spool.stats()["state"] == "full" and free(small_disk) > 0  # capped while room was left
+    fill(small_disk, "filler")
+    assert _put_all(spool, 1000, stored) == 0  # the oldest make room, even with not a byte free
+    stats = spool.stats()
+    assert stats["refused"] == 0 and stats["depth"] + stats["evicted"] == len(stored)
+    assert [r.id for r in spool.pending(5000)] == stored[-stats["depth"] :]
+
+    (small_disk / "other").unlink()
+    (small_disk / "filler").unlink()
+    assert _put_all(spool, 10, stored) == 0
+    assert spool.stats()["state"] == "ok"
+    spool.close()

@@ -34,7 +34,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -312,8 +312,8 @@ class Spool:
         """Stop the database file from growing: new rows reuse the pages of evicted ones."""
         assert self._db is not None and self._put_db is not None
         if self.state != "full":
-            log.error("spool %s: the disk is full; keeping the spool at its size: the oldest events make room "
-                      "for new ones (%d waiting)", self.path, self._depth)
+            log.error("spool %s: the disk is (nearly) full; keeping the spool at its size: the oldest events "
+                      "make room for new ones (%d waiting)", self.path, self._depth)
             self._page_limit = self._db.execute("PRAGMA max_page_count").fetchone()[0]
         self.state = "full"
         for db in (self._db, self._put_db):
@@ -321,8 +321,17 @@ class Spool:
             db.execute(f"PRAGMA max_page_count={pages}")
 
     def _recover(self) -> None:
-        """Once the disk has room again: the reserve back, and the cap lifted."""
-        if self._reserve_held or not self._make_reserve() or self.state != "full":
+        """Without the reserve: once the disk has room again, make it and lift the cap; while
+        there is too little room for it, cap the spool before the disk is full, so that the
+        room for a checkpoint is still there."""
+        if self._reserve_held:
+            return
+        if not self._make_reserve():
+            if self.state != "full" and _free_bytes(self.path.parent) < RESERVE_BYTES:
+                self._checkpoint()
+                self._cap()
+            return
+        if self.state != "full":
             return
         assert self._db is not None and self._put_db is not None
         for db in (self._db, self._put_db):
@@ -358,19 +367,23 @@ class Spool:
     def _write(self, db: sqlite3.Connection, sql: str, params: Iterable[object], *, evict: bool) -> sqlite3.Cursor:
         """Run one write. On a full disk make room, step by step, trying again after each;
         _NoRoom when none helped. Other errors are raised as they are."""
-        steps: list[Callable[[], bool]] = [self._on_full, self._checkpoint]
-        if evict:
-            steps.append(self._evict_tenth)
         params = tuple(params)
-        for step in (lambda: True, *steps):
-            if not step():
-                continue
+        ways = self._ways_to_room(evict)
+        while True:
             try:
                 return db.execute(sql, params)
             except sqlite3.Error as exc:
                 if getattr(exc, "sqlite_errorcode", 0) & 0xFF != _SQLITE_FULL:
                     raise
-        raise _NoRoom
+            if not any(ways):  # stops at the first way that made room
+                raise _NoRoom
+
+    def _ways_to_room(self, evict: bool) -> Iterator[bool]:
+        """Ways to make room, cheapest first; each yields whether it did anything."""
+        yield self._on_full()
+        yield self._checkpoint()
+        while evict and self._evict_tenth():  # until the write fits or nothing is left
+            yield True
 
     def _broken(self, exc: sqlite3.Error) -> None:
         """An error of the disk, or damage found while running: open again later (which checks the file)."""
@@ -586,7 +599,10 @@ def _damaged(exc: sqlite3.Error) -> bool:
 
 
 def _free_bytes(directory: Path) -> int:
-    fs = os.statvfs(directory)
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return 0
     return fs.f_bavail * fs.f_frsize
 
 
