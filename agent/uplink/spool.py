@@ -9,14 +9,15 @@ losing one of those in a power cut only brings an event back, to be sent
 again and de-duplicated by its id, so they skip the fsync. A SIGKILL loses
 nothing in either mode: a committed transaction is in the OS's cache.
 
-A full disk: in WAL mode even a DELETE needs new disk
-space, and a checkpoint needs room for the pages it moves into the database
-file, so a spool that waits until the disk is full can no longer free
-anything. A reserve file beside the spool holds that room: when a write finds
-the disk full, the reserve is deleted, the WAL is checkpointed into the
-database, and the database is capped at its current size. From then on new
-events reuse the pages of the oldest ones (the oldest tenth is evicted when
-no page is free) and the WAL recycles the room the reserve left; an event is
+A full disk: in WAL mode even a DELETE needs new disk space, and a
+checkpoint needs room for the pages it moves into the database file, so a
+spool that waits until the disk is full can no longer free anything. A
+reserve file beside the spool holds that room: when a write finds the disk
+full, the reserve is deleted, the WAL is checkpointed into the database, and
+the database is capped at its current size (with no room for a reserve, the
+cap comes while a checkpoint still fits). From then on new events reuse the
+pages of the oldest ones (the oldest are evicted, a tenth at a time, until
+the new one fits) and the WAL recycles the room the reserve left; an event is
 refused (counted) only when even that fails. When the disk has room again the
 reserve is made again and the cap lifted, without a restart.
 
