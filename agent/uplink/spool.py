@@ -385,6 +385,7 @@ class Spool:
         yield self._checkpoint()
         while evict and self._evict_tenth():  # until the write fits or nothing is left
             yield True
+            yield self._checkpoint()  # the WAL starts again from its beginning: no new disk space
 
     def _broken(self, exc: sqlite3.Error) -> None:
         """An error of the disk, or damage found while running: open again later (which checks the file)."""
