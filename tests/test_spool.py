@@ -247,24 +247,29 @@ def _readable(path: Path, ids: range) -> set[int]:
     return readable
 
 
+def _damage(good: bytes, page: int, case: Path) -> Path:
+    """A copy of the spool GOOD in the directory CASE, with one page of garbage."""
+    data = bytearray(good)
+    data[page * 4096 : (page + 1) * 4096] = bytes(range(256)) * 16
+    case.mkdir()
+    (case / "spool.db").write_bytes(bytes(data))
+    return case / "spool.db"
+
+
 def test_salvage_recovers_every_readable_row_around_a_bad_page(tmp_path: Path) -> None:
-    path = tmp_path / "spool.db"
+    path = tmp_path / "good.db"
     spool = Spool(path, 100 * MB, 86400.0)
     ids = range(1, 401)
     for i in ids:
         spool.put("cam/events", f'{{"id":"{i}"}}'.encode() + b" " * 300)
     spool.close()
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 4096 // 2
-    data[middle * 4096 : (middle + 1) * 4096] = bytes(range(256)) * 16  # one page of garbage
-    path.write_bytes(bytes(data))
-    copy = tmp_path / "copy.db"
-    copy.write_bytes(bytes(data))
-    readable = _readable(copy, ids)
-    assert 300 < len(readable) < 400  # one page's rows are lost, and only those
-
-    spool = Spool(path, 100 * MB, 86400.0)
-    assert spool.moved_aside is not None
-    assert {r.id for r in spool.pending(1000)} == readable
-    assert spool.salvaged == len(readable)
-    spool.close()
+    good = path.read_bytes()
+    pages = len(good) // 4096
+    for n, page in enumerate([pages // 2, *range(pages)]):  # the middle first, then every position in turn
+        readable = _readable(_damage(good, page, tmp_path / f"copy{n}"), ids)
+        if n == 0:
+            assert 300 < len(readable) < 400  # one page's rows are lost, and only those
+        spool = Spool(_damage(good, page, tmp_path / f"bad{n}"), MB, 86400.0)
+        assert {r.id for r in spool.pending(1000)} == readable, f"page {page} of {pages}"
+        assert spool.salvaged == len(readable) and (spool.moved_aside is not None or len(readable) == 400)
+        spool.close()
