@@ -21,6 +21,8 @@ mqtt:
   host: 127.0.0.1
 detector:
   model: {MODEL}
+spool:
+  path: /tmp/camhub-test-spool/spool.db
 cameras:
   - id: gate
     source: {VTEST}
@@ -29,7 +31,12 @@ cameras:
 # (name, yaml, expected line, expected message after "FILE:LINE: ")
 CORPUS = [
     ("syntax", "hub_id: a\ncameras: [\n  - id: x\n", 3, r"YAML syntax error: .*"),
-    ("tab-indent", "hub_id: a\ncameras:\n\t- id: x\n", 3, r"YAML syntax error: found character '\\t'.*"),
+    (
+        "tab-indent",
+        "hub_id: a\ncameras:\n\t- id: x\n",
+        3,
+        r"YAML syntax error: found character .*'\\t'.*; indent with spaces, not tabs",
+    ),
     ("not-a-mapping", "- just\n- a list\n", 1, r"expected a mapping of keys .*"),
     ("empty-file", "", 1, r"expected a mapping of keys .*"),
     ("missing-hub", "cameras:\n  - {id: a, source: rtsp://h/s}\n", 1, r"hub_id: required key is missing"),
@@ -87,8 +94,8 @@ CORPUS = [
     (
         "duplicate-camera",
         "hub_id: a\ncameras:\n  - {id: a, source: rtsp://h/s}\n  - {id: a, source: rtsp://h/t}\n",
-        2,
-        r"cameras: duplicate camera id 'a'; each camera needs its own id",
+        4,
+        r"cameras\[1\]\.id: duplicate camera id 'a' \(cameras\[0\] has it\); each camera needs its own id",
     ),
     (
         "duplicate-key",
@@ -118,7 +125,7 @@ CORPUS = [
         "bad-url",
         "hub_id: a\ncameras:\n  - {id: a, source: 'ftp://h/s'}\n",
         3,
-        r"cameras\[0\]\.source: unsupported URL; expected rtsp://, rtsps://, http:// or https://",
+        r"cameras\[0\]\.source: unsupported URL scheme 'ftp'; expected rtsp://host/path .*, rtsps://, http:// or https://",
     ),
     (
         "missing-video-file",
@@ -258,7 +265,7 @@ def test_recheck_must_fit_twice_in_end_after(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(file, environ={})
     assert caught.value.lines() == [
-        f"{file}:1: cameras[0].motion.recheck (4.0) must be at most half of tracker.end_after (5.0): "
+        f"{file}:11: cameras[0].motion.recheck: 4.0 must be at most half of tracker.end_after (5.0): "
         "objects standing still would end between two re-checks"
     ]
 
