@@ -42,9 +42,6 @@ def _check_polygon(points: list[Point]) -> list[Point]:
     for i in range(n):
         if points[i] == points[(i + 1) % n]:
             raise ValueError(f"point {(i + 1) % n + 1} repeats point {i + 1}; expected each corner once")
-    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True))
-    if abs(area2) < 1e-6:
-        raise ValueError("the polygon's points are in a line: it covers no area")
     crossing = _first_crossing(points)
     if crossing is not None:
         (a, b), (c, d) = ((k + 1, (k + 1) % n + 1) for k in crossing)
@@ -52,6 +49,9 @@ def _check_polygon(points: list[Point]) -> list[Point]:
             f"the side from point {a} to {b} crosses the side from point {c} to {d} (counted from 1); "
             "expected the points in order around the area"
         )
+    area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True))
+    if abs(area2) < 1e-6:
+        raise ValueError("the polygon's points are in a line: it covers no area")
     return points
 
 

@@ -112,7 +112,8 @@ def _model_problems(config: HubConfig) -> list[Problem]:
     except RuntimeUnavailable as exc:
         return [(("detector", "runtime"), f"{exc}; expected ai-edge-litert or tflite-runtime installed")]
     except Exception as exc:  # whatever the runtime raises on this file, `run` would fail on it the same way
-        return [(("detector", "model"), f"{model} cannot be loaded: {exc}; expected an SSD-style TFLite detector")]
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        return [(("detector", "model"), f"{model} cannot be loaded: {why}; expected an SSD-style TFLite detector")]
     return []
 
 
