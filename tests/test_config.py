@@ -165,6 +165,74 @@ CORPUS = [
         r"mqtt\.tls: cert_file and key_file go together: give both or neither",
     ),
     (
+        "mistyped-scheme-one-slash",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rtsp:/admin:pw@h/s'}\n",
+        3,
+        r"cameras\[0\]\.source: looks like a URL with a mistyped scheme; expected rtsp://host/path .*",
+    ),
+    (
+        "mistyped-scheme-no-colon",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rtsp//admin:pw@h/s'}\n",
+        3,
+        r"cameras\[0\]\.source: looks like a URL with a mistyped scheme; expected rtsp://host/path .*",
+    ),
+    (
+        "mistyped-scheme-letters",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rstp://admin:pw@h/s'}\n",
+        3,
+        r"cameras\[0\]\.source: unsupported URL scheme 'rstp'; expected rtsp://host/path .*",
+    ),
+    (
+        "url-without-host",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rtsp:///s'}\n",
+        3,
+        r"cameras\[0\]\.source: URL without a host; expected rtsp://host/path .*",
+    ),
+    (
+        "numeric-password",
+        "hub_id: a\nmqtt:\n  password: 12\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.password: input should be a valid string; write it in quotes",
+    ),
+    (
+        "too-many-cameras",
+        "hub_id: a\ncameras:\n" + "".join(f"  - {{id: c{i}, source: rtsp://h/{i}}}\n" for i in range(17)),
+        2,
+        r"cameras: list should have at most 16 items after validation, not 17",
+    ),
+    (
+        "too-many-points",
+        "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    masks:\n      - "
+        + str([[i / 100, (i % 2) / 2] for i in range(65)])
+        + "\n",
+        6,
+        r"cameras\[0\]\.masks\[0\]: list should have at most 64 items after validation, not 65",
+    ),
+    (
+        "too-many-failover",
+        "hub_id: a\nmqtt:\n  failover:\n" + "    - {host: b}\n" * 9 + "cameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.failover: list should have at most 8 items after validation, not 9",
+    ),
+    (
+        "space-in-variable",
+        "hub_id: a\nmqtt:\n  host: ${MQTT HOST}\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.host: bad variable reference \$\{MQTT HOST\}; expected \$\{NAME\} or \$\{NAME:-default\}, .*",
+    ),
+    (
+        "unclosed-variable",
+        "hub_id: a\nmqtt:\n  host: ${MQTT_HOST\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.host: bad variable reference \$\{MQTT_HOST; expected .*",
+    ),
+    (
+        "bad-variable-in-a-password",
+        "hub_id: a\nmqtt:\n  password: 'x${PW D}y'\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.password: bad variable reference; expected .*",
+    ),
+    (
         "bad-prefix",
         "hub_id: a\nmqtt:\n  topic_prefix: village/#\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
         3,
@@ -276,3 +344,15 @@ def test_readme_config_reference_is_current() -> None:
     assert done.stdout.strip() in (REPO / "README.md").read_text(), (
         "README.md's configuration reference is stale: run scripts/config_reference.py --write README.md"
     )
+
+
+@pytest.mark.parametrize("form", ["rtsp:/", "rtsp//", "rstp://", "rtsp:", ""])
+def test_a_mistyped_camera_url_never_shows_its_password(tmp_path: Path, form: str) -> None:
+    password = "p@/ :%#?ờ mật"
+    file = tmp_path / "hub.yaml"
+    file.write_text(f"hub_id: a\ncameras:\n  - id: a\n    source: '{form}admin:{password}@10.0.0.5/s'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file, environ={})
+    text = str(caught.value)
+    assert text.startswith(f"{file}:4: cameras[0].source: "), text
+    assert "p@/" not in text and "ờ" not in text and "mật" not in text and "%#?" not in text, text
