@@ -14,7 +14,7 @@ import unicodedata
 from pathlib import Path
 
 from agent.config import HubConfig, is_file_source
-from agent.errors import Loc, StartupError
+from agent.errors import Loc
 
 Problem = tuple[Loc, str]
 MAX_TEXT = 1024 * 1024  # a label map or a password file is far smaller; bounds what is read to check it
@@ -97,16 +97,18 @@ def _not_text(path: Path, expected: str) -> str | None:
 
 def _model_problems(config: HubConfig) -> list[Problem]:
     from agent.detect.detector import Detector  # numpy, OpenCV and the runtime: only when the model is loaded
-    from agent.detect.model import resolve_model
+    from agent.detect.model import ModelError, resolve_model
     from agent.detect.runtime import RuntimeUnavailable
 
     d = config.detector
     try:
         model = resolve_model(d.model)
-    except StartupError as exc:
+    except ModelError as exc:
         return [(("detector", "model"), str(exc))]
-    if d.model is None and (why := _unreadable(model) or (None if _is_tflite(model) else "is not a TFLite model")):
-        return [(("detector", "model"), f"the default model {model}: {why}")]
+    if d.model is None:  # the default model, which file_problems did not see
+        why = _unreadable(model) or (None if _is_tflite(model) else f"file {model} is not a TFLite model")
+        if why:
+            return [(("detector", "model"), why)]
     try:
         Detector(model, d.labels, d.threads, d.runtime)
     except RuntimeUnavailable as exc:

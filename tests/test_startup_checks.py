@@ -62,6 +62,12 @@ CASES: dict[str, tuple[Case, int, str]] = {
         6,
         r"detector\.model: .* is a directory; expected a file",
     ),
+    "default-model-missing": (
+        lambda tmp, pki: _config(tmp, detector="threads: 2"),
+        5,
+        r"detector\.model: model file .*/models/detect\.tflite not found: run `camhub-agent model fetch`, "
+        r"or set detector\.model",
+    ),
     "model-not-loadable": (
         lambda tmp, pki: _config(tmp, detector=f"model: {_text(tmp, 'm.tflite', BAD_MODEL)}"),
         6,
@@ -149,7 +155,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 
 def _agent(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CAMHUB_STATE_DIR": str(tmp), "PYTHONPATH": str(REPO)}
-    env.pop("NOTIFY_SOCKET", None)
+    for name in ("NOTIFY_SOCKET", "CAMHUB_MODEL"):
+        env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=TIMEOUT
     )
