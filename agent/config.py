@@ -86,7 +86,7 @@ def _within(p: Point, q: Point, r: Point) -> bool:
 
 
 # More corners than anyone draws by hand; it bounds the crossing check (which compares every two sides).
-MAX_POINTS = 64
+MAX_POINTS = 32
 Polygon = Annotated[list[Point], Field(max_length=MAX_POINTS), AfterValidator(_check_polygon)]
 LabelName = Literal[TRACKED_LABELS]  # type: ignore[valid-type]
 

@@ -21,7 +21,7 @@ from agent.errors import EX_CONFIG, ConfigError, ConfigProblem, Loc
 
 __all__ = ["EX_CONFIG", "ConfigError", "ConfigProblem", "load_config"]
 
-MAX_BYTES = 256 * 1024  # a hub's config is a few KB; this bounds the time and memory spent on any file
+MAX_BYTES = 1024 * 1024  # a hub's config is a few KB; refused before parsing, beyond this nothing is risked
 _REFERENCE = re.compile(r"\$\{([^}]*)\}?")
 _NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 _MERGE_TAG = "tag:yaml.org,2002:merge"

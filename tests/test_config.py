@@ -203,10 +203,10 @@ CORPUS = [
     (
         "too-many-points",
         "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    masks:\n      - "
-        + str([[i / 100, (i % 2) / 2] for i in range(65)])
+        + str([[i / 100, (i % 2) / 2] for i in range(33)])
         + "\n",
         6,
-        r"cameras\[0\]\.masks\[0\]: list should have at most 64 items after validation, not 65",
+        r"cameras\[0\]\.masks\[0\]: list should have at most 32 items after validation, not 33",
     ),
     (
         "too-many-failover",
