@@ -27,8 +27,7 @@ from agent.capture.worker import CameraWorker
 from agent.config import CameraConfig, HubConfig
 from agent.configfile import load_config
 from agent.detect.detector import Detector
-from agent.detect.model import ModelError, resolve_model
-from agent.detect.runtime import RuntimeUnavailable
+from agent.detect.model import resolve_model
 from agent.errors import EX_CONFIG, ConfigError, StartupError
 from agent.frame import Frame
 from agent.health import Health
@@ -39,7 +38,7 @@ from agent.snapshot import snapshot_jpeg
 from agent.systemd import Notifier, ProgressWatchdog
 from agent.uplink.commands import CommandError, CommandHandlers, Handler, NoArgs
 from agent.uplink.mqtt import Uplink
-from agent.uplink.spool import Spool, SpoolError
+from agent.uplink.spool import Spool
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 30.0  # seconds to wait for every camera's first frame before READY=1 anyway
@@ -61,13 +60,7 @@ def run(config_path: Path) -> int:
     faulthandler.enable()  # a watchdog SIGABRT then leaves every thread's stack in the journal
     try:
         agent = Agent(config_path, config)
-    except StartupError as exc:
-        log.error("%s", exc)
-        return EX_CONFIG
-    except SpoolError as exc:
-        log.error("spool.path %s: %s", config.spool.path, exc)
-        return EX_CONFIG
-    except ValueError as exc:  # a TLS certificate or key that cannot be loaded
+    except StartupError as exc:  # what changed between the checks and now (a file removed, a disk gone)
         log.error("%s", exc)
         return EX_CONFIG
     return agent.run()
@@ -289,11 +282,12 @@ class Agent:
 
     def _load_and_apply(self) -> dict[str, Any]:
         try:
-            new = load_config(self.config_path)
+            # The start-up checks too: a config accepted now must not stop the hub at its next restart.
+            new = load_config(self.config_path, startup_checks=True)
             detector = self._load_detector(new) if new.detector != self.config.detector else self.detector
         except ConfigError as exc:
             raise CommandError("config refused, still running the previous one: " + "; ".join(exc.lines())) from None
-        except (ModelError, RuntimeUnavailable, ValueError) as exc:  # ValueError: not a valid model file
+        except StartupError as exc:
             raise CommandError(f"model refused, still running the previous config: {exc}") from None
         if (new.hub_id, new.mqtt, new.spool) != (self.config.hub_id, self.config.mqtt, self.config.spool):
             log.warning("hub_id, mqtt and spool changes take effect at the next restart")

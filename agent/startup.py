@@ -7,7 +7,7 @@ ever) is refused here first, with exit status 78.
 
 from __future__ import annotations
 
-import os
+import errno
 import stat
 import tempfile
 import unicodedata
@@ -130,6 +130,10 @@ def _tls_problems(config: HubConfig) -> list[Problem]:
     return []
 
 
+# A full, read-only or failing disk is a state of the machine, not a mistake in the config.
+_DISK_STATES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
 def _spool_problems(path: Path) -> list[Problem]:
     """The spool file must be a writable file, or creatable: its directory (or the nearest one
     that exists, since `run` creates the missing ones) must take a new file."""
@@ -137,17 +141,19 @@ def _spool_problems(path: Path) -> list[Problem]:
     problem = check_spool_path(path)  # the spool's own rule: what it would refuse to open
     if problem is not None:
         return [(loc, problem)]
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        return [(loc, f"{path} is not writable by this user; expected a file the agent can write")]
     directory = path.parent
     while not directory.exists() and directory != directory.parent:
         directory = directory.parent
     if not directory.is_dir():
         return [(loc, f"{path} cannot be created: {directory} is not a directory; expected a path the agent can write")]
     try:
+        if path.exists():
+            path.open("ab").close()
         with tempfile.TemporaryFile(dir=directory):
             pass  # the SQLite journal files beside it need the same
     except OSError as exc:
+        if exc.errno in _DISK_STATES:
+            return []  # the spool waits these out while running: refusing to start would keep the hub down
         why = f"no file can be made in {directory} ({exc.strerror})"
         return [(loc, f"{path} cannot be created: {why}; expected a path the agent can write")]
     return []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.uplink.spool import PROBE_GRACE_S, ROW_OVERHEAD, Spool, SpoolError, check_spool_path
+from agent.uplink.spool import PROBE_GRACE_S, ROW_OVERHEAD, Spool, SpoolPathError, check_spool_path
 from tests.shared import REPO
 
 MB = 1024 * 1024
@@ -224,7 +224,7 @@ def test_a_directory_is_refused_and_never_moved(tmp_path: Path) -> None:
     state = tmp_path / "state"
     (state / "models").mkdir(parents=True)
     (state / "models" / "detect.tflite").write_bytes(b"model")
-    with pytest.raises(SpoolError, match="is a directory"):
+    with pytest.raises(SpoolPathError, match="is a directory"):
         Spool(state, MB, 3600.0)
     assert "is a directory" in (check_spool_path(state) or "")
     assert (state / "models" / "detect.tflite").read_bytes() == b"model"

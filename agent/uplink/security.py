@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent import secrets
 from agent.config import MQTTConfig, TLSConfig
+from agent.errors import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _read_secret(path: Path) -> str | None:
     return secret
 
 
-class TLSFileError(ValueError):
+class TLSFileError(StartupError, ValueError):
     """A certificate or key file that cannot be loaded; KEY names its key under mqtt.tls."""
 
     def __init__(self, key: str, path: Path | None, problem: str) -> None:

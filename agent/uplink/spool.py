@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from agent.config import SpoolConfig
+from agent.errors import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,10 @@ CREATE INDEX IF NOT EXISTS events_held ON events(held);
 class SpoolError(Exception):
     """The spool cannot take this event (disk full even after evicting, spool unavailable),
     or its path is unusable."""
+
+
+class SpoolPathError(StartupError):
+    """SPOOL.PATH cannot hold a spool at all (a directory, an uncreatable directory): fix the config."""
 
 
 class _Damaged(sqlite3.DatabaseError):
@@ -152,11 +157,13 @@ class Spool:
         self._next_open = 0.0
         problem = check_spool_path(self.path)
         if problem:
-            raise SpoolError(problem)
+            raise SpoolPathError(f"spool.path: {problem}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SpoolError(f"cannot create the spool directory {self.path.parent}: {exc.strerror}") from None
+            raise SpoolPathError(
+                f"spool.path: cannot create the spool directory {self.path.parent}: {exc.strerror}"
+            ) from None
         self._open_or_wait()
 
     @classmethod
