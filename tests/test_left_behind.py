@@ -21,6 +21,9 @@ counted in scene seconds whatever this machine's speed."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import pytest
@@ -113,6 +116,11 @@ def box_norm(at: tuple[int, int] = BOX_AT) -> tuple[float, float, float, float]:
     return x / WIDTH, y / HEIGHT, (x + BOX_SIZE[0]) / WIDTH, (y + BOX_SIZE[1]) / HEIGHT
 
 
+def relit(image: np.ndarray, factor: np.ndarray | float) -> np.ndarray:
+    scale = factor[..., None] if isinstance(factor, np.ndarray) else factor
+    return np.clip(image * scale, 0, 255).astype(np.uint8)
+
+
 def walker_clip(quiet: list[np.ndarray], empty: np.ndarray) -> list[np.ndarray]:
     clip = [image.copy() for image in quiet[:CLIP]]
     paste_people(clip, read_frames(str(VTEST), WALK), WALK_START, empty, WALK_CUT)
@@ -140,18 +148,26 @@ def watch(
     return found, tracks
 
 
+@pytest.mark.parametrize("brighter_from", [None, PLACED + 20])
 def test_a_box_left_on_the_road_by_a_passer_by_is_found_once(
-    quiet: list[np.ndarray], empty_scene: np.ndarray, detector: Detector, box_picture: np.ndarray
+    quiet: list[np.ndarray],
+    empty_scene: np.ndarray,
+    detector: Detector,
+    box_picture: np.ndarray,
+    brighter_from: int | None,
 ) -> None:
+    """Also when the whole picture turns 30 % brighter while the box waits (the sun comes out)."""
     clip = walker_clip(quiet, empty_scene)
     paste_box(clip, box_picture, PLACED)
+    if brighter_from is not None:
+        clip[brighter_from:] = [relit(image, 1.3) for image in clip[brighter_from:]]
     found, tracks = watch(clip, detector)
     assert len(found) == 1, found
     left = found[0]
     people = [i for i, label in tracks.items() if label == "person"]
     assert len(people) == 1, tracks
     assert (left.zone, left.nearest_id, left.nearest_label) == ("road", people[0], "person")
-    assert iou(left.box, box_norm()) > 0.6, left.box
+    assert iou(left.box, box_norm()) > 0.5, left.box  # within a pixel of the small grey frame
     assert abs(left.appeared - PLACED / FPS) <= 0.5
     # Still for AFTER seconds once it is out of her box, and the short-term background took ~2 s.
     assert PLACED / FPS + AFTER <= left.ts <= PLACED / FPS + AFTER + 4.0
@@ -167,7 +183,7 @@ def test_a_box_that_appears_far_from_anyone_is_not_left(
     assert found == []
     # The same box is found when "near" reaches that far: only the distance kept it quiet.
     found, _ = watch(clip, detector, near=5.0)
-    assert [iou(f.box, box_norm(far)) > 0.6 for f in found] == [True]
+    assert [iou(f.box, box_norm(far)) > 0.5 for f in found] == [True]
 
 
 STAND = [*range(380, 446), *range(444, 410, -1), *range(411, 446), *range(444, 410, -1), *range(411, 471)]
@@ -185,3 +201,58 @@ def test_a_person_standing_still_is_not_left(
     found, tracks = watch(clip, detector, after=3.0)
     assert "person" in tracks.values()
     assert found == []
+
+
+def shadow_patch() -> np.ndarray:
+    """A soft-edged shadow, as of a wall or a tree out of the picture, reaching onto the
+    road where she has just walked."""
+    patch = np.zeros((HEIGHT, WIDTH), np.float32)
+    corners = np.array([[330, 215], [420, 205], [445, 262], [350, 275]], np.int32)
+    cv2.fillPoly(patch, [corners], 1.0)
+    return cv2.GaussianBlur(patch, (9, 9), 0)
+
+
+def lamp_patch() -> np.ndarray:
+    patch = np.zeros((HEIGHT, WIDTH), np.float32)
+    cv2.ellipse(patch, (400, 270), (70, 30), 0, 0, 360, 1.0, -1)
+    return cv2.GaussianBlur(patch, (31, 31), 0)
+
+
+LIGHTS: dict[str, tuple[Callable[[np.ndarray], np.ndarray | float], int]] = {
+    # name: (the brightness factor once changed, given the empty scene; frames the change takes)
+    # The whole picture 30 % brighter from the moment she passes (a cloud moves away).
+    "brighter": (lambda empty: 1.3, 1),
+    # The whole picture fading to 60 % over 8 s (dusk, fast).
+    "dusk": (lambda empty: 0.6, 80),
+    # A shadow falls where she passed, half as bright, and stays.
+    "shadow": (lambda empty: 1.0 - 0.5 * shadow_patch(), 1),
+    # A lamp lights an oval of the road, 40 % brighter, and stays on.
+    "lamp": (lambda empty: 1.0 + 0.4 * lamp_patch(), 1),
+}
+
+
+@pytest.mark.parametrize("light", LIGHTS)
+def test_light_and_shadow_are_not_left(
+    quiet: list[np.ndarray], empty_scene: np.ndarray, detector: Detector, light: str
+) -> None:
+    change, frames = LIGHTS[light]
+    full = change(empty_scene)
+    clip = walker_clip(quiet, empty_scene)
+    for index in range(PLACED, len(clip)):
+        clip[index] = relit(clip[index], 1.0 + (full - 1.0) * min((index - PLACED + 1) / frames, 1.0))
+    found, _ = watch(clip, detector)
+    assert found == []
+
+
+def test_config_shorthands_and_mistakes() -> None:
+    assert LeftBehindConfig.model_validate(20).after == 20.0
+    assert LeftBehindConfig.model_validate(True) == LeftBehindConfig()
+    assert LeftBehindConfig.model_validate({"after": 60, "near": 2}).near == 2.0
+    for wrong, message in [
+        ({"after": 0}, "greater than 0"),
+        ({"min_size": 0.2, "max_size": 0.1}, "min_size (0.2) must not exceed max_size (0.1)"),
+        ({"afetr": 10}, "Extra inputs are not permitted"),
+        (False, "valid dictionary"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            LeftBehindConfig.model_validate(wrong)

@@ -171,6 +171,7 @@ class LeftBehindWatch:
         self._after = np.full(grey.shape, np.inf, np.float32)  # the shortest `after` of the zones a pixel is in
         for zone, mask in zip(self.zones, self._zone_masks, strict=True):
             self._after[mask] = np.minimum(self._after[mask], zone.rule.after)
+        self._unwatched = ~np.isfinite(self._after)
         self._last_ts = ts
         self._unsettled_since = None
 
@@ -223,21 +224,22 @@ class LeftBehindWatch:
         evidence = self._evidence
         evidence += np.where(still, dt, -dt).astype(np.float32)
         np.maximum(evidence, 0.0, out=evidence)
-        evidence[~changed | covered] = 0.0
+        evidence[~changed | covered | self._unwatched] = 0.0
 
     def _judge(self, frame: np.ndarray, expected: np.ndarray, gain: float, ts: float) -> list[LeftObject]:
-        # A blob is the pixels at least half-way to `after` joined to one that is there,
-        # so that an object is judged whole, not pixel by pixel.
-        halfway = (self._evidence >= self._after * 0.5).astype(np.uint8)
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(halfway, connectivity=8)
+        # An object is judged whole, once most of it has been still for `after`: a blob
+        # is the still pixels joined together, whatever their count.
+        assert self._long is not None
+        _, labels, stats, _ = cv2.connectedComponentsWithStats((self._evidence > 0).view(np.uint8), connectivity=8)
         found = []
         for label in np.unique(labels[self._evidence >= self._after]):
             blob = labels == label
+            if np.median(self._evidence[blob] - self._after[blob]) < 0:
+                continue
             finding = self._verdict(blob, stats[label], frame, expected, ts)
             if finding is not None:
                 found.append(finding)
             # Judged once: it is part of the scene now, whatever it was.
-            assert self._long is not None
             self._long[blob] = frame[blob] / gain
             self._evidence[blob] = 0.0
             self._changed[blob] = False
@@ -252,7 +254,7 @@ class LeftBehindWatch:
         if not zone.rule.min_size <= area / blob.size <= zone.rule.max_size:
             return None
         box = (x / width, y / height, (x + w) / width, (y + h) / height)
-        if self._places.was_there(box, ts) or _is_light(frame[blob], expected[blob]):
+        if self._places.was_there(box, ts) or _is_light(blob, frame, expected):
             return None
         if _is_ghost(blob, frame, expected, (x, y, w, h)):
             return None
@@ -295,9 +297,18 @@ def _nearest(
     return np.where(best_distance <= FAR, ids, 0), best_distance.astype(np.float32)
 
 
-def _is_light(now: np.ndarray, before: np.ndarray) -> bool:
+def _is_light(blob: np.ndarray, frame: np.ndarray, expected: np.ndarray) -> bool:
     """Light and shadow scale the ground's brightness, texture and all; an object
-    replaces it. So: does the old ground times one factor explain the blob?"""
+    replaces it. So: does the old ground times one factor explain the blob? Its rim
+    (up to 2 pixels, as far as the blob is big enough) is left out: there a shadow's
+    soft edge, or a lamp's, mixes factors."""
+    inside = blob
+    for depth in (2, 1):
+        core = cv2.erode(blob.view(np.uint8), np.ones((3, 3), np.uint8), iterations=depth).view(bool)
+        if np.count_nonzero(core) >= 4:
+            inside = core
+            break
+    now, before = frame[inside], expected[inside]
     factor = float(np.dot(now, before) / max(float(np.dot(before, before)), 1.0))
     residual = float(np.sqrt(np.mean((now - factor * before) ** 2)))
     return LIGHT_FACTORS[0] <= factor <= LIGHT_FACTORS[1] and residual < LIGHT_RESIDUAL
