@@ -34,6 +34,7 @@ from agent.detect.geometry import iou
 from agent.frame import Frame
 from agent.pipeline import CameraPipeline
 from agent.rules.left_behind import LeftBehindWatch, LeftObject, WatchedZone
+from agent.track.tracker import Track
 from tests.shared import CAR_JPG, MODEL, QUIET, VTEST
 
 FPS = 10.0
@@ -138,11 +139,14 @@ def watch(
     left = LeftBehindWatch([zone], threshold=config.cameras[0].motion.threshold)
     found: list[LeftObject] = []
     tracks: dict[int, str] = {}
+
+    def confirmed() -> list[Track]:
+        return [t for t in pipeline.tracker.active() if t.confirmed]
+
     for index, image in enumerate(clip):
         ts = index / FPS
         pipeline.process(Frame("c", index, ts, ts, image))
-        confirmed = [t for t in pipeline.tracker.active() if t.confirmed]
-        tracks.update((t.id, t.label) for t in confirmed)
+        tracks.update((t.id, t.label) for t in confirmed())
         assert pipeline.gate.motion.grey is not None
         found += left.update(pipeline.gate.motion.grey, ts, confirmed)
     return found, tracks

@@ -26,8 +26,9 @@ someone tracked was near most of it when it appeared."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
@@ -41,7 +42,8 @@ Polygon = Sequence[tuple[float, float]]
 
 SHORT_SECONDS = 2.0  # the short-term background's time constant: a set-down object joins it in ~2 s
 LONG_SECONDS = 30.0  # the long-term one's, where it sees the ground: slow local light (sun, lamps)
-MAX_STEP = 1.0  # seconds one frame may count for: a stalled or gated stream is not time seen
+MIN_STEP = 0.3  # seconds between frames looked at: stillness is counted in seconds, so 3 a second will do
+MAX_STEP = 1.0  # seconds one frame may count for: a stalled stream is not time seen
 GLOBAL_CHANGE = 0.5  # changed share of the picture, after the gain, that means the view itself changed
 REBASE_AFTER = 10.0  # seconds of such a change before the long-term background starts anew (IR switch, camera moved)
 COVER_MARGIN = 0.15  # tracked boxes grow by this share of their size on each side: detector boxes are loose
@@ -49,7 +51,7 @@ SAME_PLACE = 0.4  # IoU with where a tracked object was that makes a blob that o
 MOVED = 0.7  # a tracked box is sampled again once its IoU with the last sample drops below this
 LIGHT_RESIDUAL = 6.0  # grey levels: a blob the old ground times one factor explains this well is light or shadow
 LIGHT_FACTORS = (0.25, 4.0)  # the brightness factors light and shadow can make
-FAR = 5.0  # box heights beyond which nobody counts as near a pixel when it changed
+SEEN_SLACK = 1.0  # seconds around a tracked object's first and last sighting that it counts as there
 
 
 class Tracked(Protocol):
@@ -83,13 +85,22 @@ class LeftObject:
 @dataclass
 class _Place:
     label: str
+    first_seen: float
     last_seen: float
-    boxes: list[tuple[float, Box]] = field(default_factory=list)  # (time, box), sampled as it moves
+    boxes: deque[tuple[float, Box]]  # (time, box), sampled as it moves
+
+
+@dataclass(frozen=True, slots=True)
+class _Near:
+    id: int
+    label: str
+    distance: float  # in its box heights
 
 
 class _Places:
-    """Where each tracked object has been lately: to recognise it when it stands
-    still untracked, and the place it left."""
+    """Where each tracked object has been lately: who was near a thing when it
+    appeared, and whether the thing is a tracked object itself, standing still
+    untracked or the place it left."""
 
     def __init__(self, horizon: float) -> None:
         self.horizon = horizon
@@ -97,25 +108,33 @@ class _Places:
 
     def add(self, tracked: Sequence[Tracked], ts: float) -> None:
         for obj in tracked:
-            place = self._places.setdefault(obj.id, _Place(obj.label, ts))
+            place = self._places.get(obj.id)
+            if place is None:
+                place = self._places[obj.id] = _Place(obj.label, ts, ts, deque())
             place.label, place.last_seen = obj.label, ts
             if not place.boxes or iou(place.boxes[-1][1], obj.box) < MOVED:
-                place.boxes.append((ts, tuple(obj.box)))
+                place.boxes.append((ts, tuple(obj.box)))  # type: ignore[arg-type]
+            if len(place.boxes) > 1 and place.boxes[1][0] < ts - self.horizon:
+                place.boxes.popleft()
         for key in [k for k, p in self._places.items() if ts - p.last_seen > self.horizon]:
             del self._places[key]
 
-    def label(self, obj_id: int) -> str | None:
-        place = self._places.get(obj_id)
-        return place.label if place else None
+    def was_there(self, box: Box) -> bool:
+        return any(iou(box, seen) >= SAME_PLACE for p in self._places.values() for _, seen in p.boxes)
 
-    def was_there(self, box: Box, ts: float) -> bool:
-        since = ts - self.horizon
-        return any(
-            iou(box, seen) >= SAME_PLACE
-            for place in self._places.values()
-            for when, seen in place.boxes
-            if when >= since or seen is place.boxes[-1][1]
-        )
+    def nearest(self, box: Box, when: float, aspect: float) -> _Near | None:
+        """The object nearest to BOX at time WHEN; ASPECT: the picture's width / height."""
+        best = None
+        for obj_id, place in self._places.items():
+            if not place.first_seen - SEEN_SLACK <= when <= place.last_seen + SEEN_SLACK:
+                continue
+            at = next((seen for t, seen in reversed(place.boxes) if t <= when), place.boxes[0][1])
+            dx = max(at[0] - box[2], box[0] - at[2], 0.0) * aspect
+            dy = max(at[1] - box[3], box[1] - at[3], 0.0)
+            distance = math.hypot(dx, dy) / max(at[3] - at[1], 1e-6)
+            if best is None or distance < best.distance:
+                best = _Near(obj_id, place.label, distance)
+        return best
 
 
 class LeftBehindWatch:
@@ -129,34 +148,50 @@ class LeftBehindWatch:
         self._places = _Places(horizon=600.0 + 2 * longest)
         self._long: np.ndarray | None = None
         self._unsettled_since: float | None = None
+        # Blobs judged, by verdict: left, or why not (size, tracked, light, ghost, alone).
+        self.verdicts: Counter[str] = Counter()
 
-    def update(self, grey: np.ndarray, ts: float, tracked: Sequence[Tracked]) -> list[LeftObject]:
+    def update(self, grey: np.ndarray, ts: float, tracking: Callable[[], Sequence[Tracked]]) -> list[LeftObject]:
         """GREY: the gate's small grey frame (uint8); TS: its time in seconds;
-        TRACKED: the persons and vehicles tracked now. Objects judged left behind."""
-        self._places.add(tracked, ts)
+        TRACKING: gives the persons and vehicles tracked now, asked only on the frames
+        the watch looks at. Returns the objects judged left behind."""
         if self._long is None or grey.shape != self._long.shape:
             self._reset(grey, ts)  # first frame, or the camera came back at another resolution
             return []
-        dt = min(max(ts - self._last_ts, 0.0), MAX_STEP)
+        if ts - self._last_ts < MIN_STEP:
+            return []
+        tracked = tracking()
+        self._places.add(tracked, ts)
+        dt = min(ts - self._last_ts, MAX_STEP)
         self._last_ts = ts
         frame = grey.astype(np.float32)
         gain = self._gain(frame)
-        expected = self._long * gain
-        changed = cv2.absdiff(frame, expected) > self.threshold
-        moving = cv2.absdiff(frame, self._short) > self.threshold
+        expected = self._long * np.float32(gain)
+        changed = cv2.compare(cv2.absdiff(frame, expected), self.threshold, cv2.CMP_GT)  # 255: changed
+        moving = cv2.compare(cv2.absdiff(frame, self._short), self.threshold, cv2.CMP_GT)
         cv2.accumulateWeighted(frame, self._short, 1.0 - math.exp(-dt / SHORT_SECONDS))
-        if np.count_nonzero(changed) > GLOBAL_CHANGE * changed.size:
+        if cv2.countNonZero(changed) > GLOBAL_CHANGE * changed.size:
             self._view_changed(frame, ts)
             return []
         self._unsettled_since = None
         covered = self._covered(tracked)
-        self._note_arrivals(changed, ts, tracked)
-        self._count(changed & ~moving, changed, covered, dt)
-        ground = (~changed & ~covered).view(np.uint8)
-        cv2.accumulateWeighted(frame / gain, self._long, 1.0 - math.exp(-dt / LONG_SECONDS), mask=ground)
-        if not np.any(self._evidence >= self._after):
+        np.copyto(self._since, ts, where=(changed > self._changed))  # just changed from the ground
+        self._changed = changed
+        self._count(changed, moving, covered, dt)
+        self._ground = cv2.bitwise_not(cv2.bitwise_or(changed, covered))
+        learn = 1.0 - math.exp(-dt / LONG_SECONDS)
+        cv2.accumulateWeighted(frame / np.float32(gain), self._long, learn, mask=self._ground)
+        if not cv2.countNonZero(cv2.compare(self._evidence, self._after, cv2.CMP_GE)):
             return []
         return self._judge(frame, expected, gain, ts)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the per-pixel maps."""
+        if self._long is None:
+            return 0
+        maps = (self._long, self._short, self._evidence, self._since, self._changed, self._ground)
+        return sum(a.nbytes for a in (*maps, self._after, self._watched, *self._zone_masks))
 
     def _reset(self, grey: np.ndarray, ts: float) -> None:
         height, width = grey.shape
@@ -164,23 +199,22 @@ class LeftBehindWatch:
         self._short = self._long.copy()
         self._evidence = np.zeros_like(self._long)  # seconds of stillness, per pixel
         self._since = np.zeros(grey.shape, np.float64)  # when the pixel last changed from the ground
-        self._owner = np.zeros(grey.shape, np.int32)  # the tracked object nearest then (0: none)
-        self._owner_distance = np.zeros_like(self._long)  # how far it was, in its box heights
-        self._changed = np.zeros(grey.shape, bool)
+        self._changed = np.zeros(grey.shape, np.uint8)  # 255 where the frame differs from the long-term background
+        self._ground = np.full(grey.shape, 255, np.uint8)  # 255 where the long-term background sees the ground
         self._zone_masks = [_raster(zone.points, width, height) for zone in self.zones]
         self._after = np.full(grey.shape, np.inf, np.float32)  # the shortest `after` of the zones a pixel is in
         for zone, mask in zip(self.zones, self._zone_masks, strict=True):
             self._after[mask] = np.minimum(self._after[mask], zone.rule.after)
-        self._unwatched = ~np.isfinite(self._after)
+        self._watched = np.isfinite(self._after).astype(np.uint8) * 255
         self._last_ts = ts
         self._unsettled_since = None
 
     def _gain(self, frame: np.ndarray) -> float:
-        """The picture's brightness against the long-term background's: exposure, clouds, dusk.
-        The median of a sparse grid ignores objects covering less than half the view."""
+        """The picture's brightness against the long-term background's, where it saw
+        the ground last frame: exposure, clouds, dusk."""
         assert self._long is not None
-        ratio = (frame[::4, ::4] + 4.0) / (self._long[::4, ::4] + 4.0)
-        return float(np.median(ratio))
+        now, before = cv2.mean(frame, self._ground)[0], cv2.mean(self._long, self._ground)[0]
+        return (now + 1.0) / (before + 1.0)
 
     def _view_changed(self, frame: np.ndarray, ts: float) -> None:
         """Most of the picture changed beyond one gain: stillness is not counted; if it
@@ -190,84 +224,76 @@ class LeftBehindWatch:
         elif ts - self._unsettled_since >= REBASE_AFTER:
             self._long = frame.copy()
             self._evidence[:] = 0.0
-            self._changed[:] = False
+            self._changed[:] = 0
+            self._ground[:] = 255
             self._unsettled_since = None
 
     def _covered(self, tracked: Sequence[Tracked]) -> np.ndarray:
         assert self._long is not None
         height, width = self._long.shape
-        covered = np.zeros((height, width), bool)
+        covered = np.zeros((height, width), np.uint8)
         for obj in tracked:
             x1, y1, x2, y2 = obj.box
             mx, my = (x2 - x1) * COVER_MARGIN, (y2 - y1) * COVER_MARGIN
             covered[
                 max(int((y1 - my) * height), 0) : math.ceil((y2 + my) * height),
                 max(int((x1 - mx) * width), 0) : math.ceil((x2 + mx) * width),
-            ] = True
+            ] = 255
         return covered
 
-    def _note_arrivals(self, changed: np.ndarray, ts: float, tracked: Sequence[Tracked]) -> None:
-        """For pixels that just changed from the ground: when, and who was nearest."""
-        arrived = changed & ~self._changed
-        self._changed = changed
-        ys, xs = np.nonzero(arrived)
-        if not len(ys):
-            return
-        self._since[ys, xs] = ts
-        owner, distance = _nearest(xs, ys, self._changed.shape, tracked)
-        self._owner[ys, xs] = owner
-        self._owner_distance[ys, xs] = distance
-
-    def _count(self, still: np.ndarray, changed: np.ndarray, covered: np.ndarray, dt: float) -> None:
+    def _count(self, changed: np.ndarray, moving: np.ndarray, covered: np.ndarray, dt: float) -> None:
         # Stillness counts up; movement over it counts down (a crowd passing does not
         # reset a bag); back to the ground, or anyone standing over it, starts it anew.
         evidence = self._evidence
-        evidence += np.where(still, dt, -dt).astype(np.float32)
-        np.maximum(evidence, 0.0, out=evidence)
-        evidence[~changed | covered | self._unwatched] = 0.0
+        cv2.add(evidence, dt, dst=evidence, mask=cv2.bitwise_and(changed, cv2.bitwise_not(moving)))
+        cv2.subtract(evidence, dt, dst=evidence, mask=moving)
+        keep = cv2.bitwise_and(cv2.bitwise_and(changed, self._watched), cv2.bitwise_not(covered))
+        cv2.max(evidence, 0.0, dst=evidence)
+        self._evidence = cv2.bitwise_and(evidence, evidence, mask=keep)  # 0 where not kept
 
     def _judge(self, frame: np.ndarray, expected: np.ndarray, gain: float, ts: float) -> list[LeftObject]:
         # An object is judged whole, once most of it has been still for `after`: a blob
         # is the still pixels joined together, whatever their count.
         assert self._long is not None
-        _, labels, stats, _ = cv2.connectedComponentsWithStats((self._evidence > 0).view(np.uint8), connectivity=8)
+        counting = cv2.compare(self._evidence, 0.0, cv2.CMP_GT)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(counting, connectivity=8)
         found = []
         for label in np.unique(labels[self._evidence >= self._after]):
             blob = labels == label
             if np.median(self._evidence[blob] - self._after[blob]) < 0:
                 continue
-            finding = self._verdict(blob, stats[label], frame, expected, ts)
-            if finding is not None:
-                found.append(finding)
+            verdict = self._verdict(blob, stats[label], frame, expected, ts)
+            if isinstance(verdict, LeftObject):
+                found.append(verdict)
+            self.verdicts[verdict if isinstance(verdict, str) else "left"] += 1
             # Judged once: it is part of the scene now, whatever it was.
             self._long[blob] = frame[blob] / gain
             self._evidence[blob] = 0.0
-            self._changed[blob] = False
+            self._changed[blob] = 0
         return found
 
     def _verdict(
         self, blob: np.ndarray, stat: np.ndarray, frame: np.ndarray, expected: np.ndarray, ts: float
-    ) -> LeftObject | None:
+    ) -> LeftObject | str:
+        """The object left behind, or why the blob is not one."""
         height, width = blob.shape
         x, y, w, h, area = (int(v) for v in stat)
         zone = max(zip(self.zones, self._zone_masks, strict=True), key=lambda zm: np.count_nonzero(zm[1] & blob))[0]
         if not zone.rule.min_size <= area / blob.size <= zone.rule.max_size:
-            return None
+            return "size"
         box = (x / width, y / height, (x + w) / width, (y + h) / height)
-        if self._places.was_there(box, ts) or _is_light(blob, frame, expected):
-            return None
+        if self._places.was_there(box):
+            return "tracked"  # a tracked object standing still, or the place one left
+        if _is_light(blob, frame, expected):
+            return "light"
         if _is_ghost(blob, frame, expected, (x, y, w, h)):
-            return None
-        owners = self._owner[blob][self._owner_distance[blob] <= zone.rule.near]
-        owners = owners[owners > 0]
-        if owners.size * 2 < area:
-            return None  # nobody was near most of it when it appeared
-        nearest = int(np.bincount(owners).argmax())
-        label = self._places.label(nearest)
-        if label is None:
-            return None
+            return "ghost"
         appeared = float(np.median(self._since[blob]))
-        return LeftObject(zone.name, tuple(round(v, 4) for v in box), appeared, ts, nearest, label)  # type: ignore[arg-type]
+        near = self._places.nearest(box, appeared, width / height)
+        if near is None or near.distance > zone.rule.near:
+            return "alone"  # nobody was near when it appeared
+        rounded = (round(box[0], 4), round(box[1], 4), round(box[2], 4), round(box[3], 4))
+        return LeftObject(zone.name, rounded, appeared, ts, near.id, near.label)
 
 
 def _raster(points: Polygon, width: int, height: int) -> np.ndarray:
@@ -275,26 +301,6 @@ def _raster(points: Polygon, width: int, height: int) -> np.ndarray:
     pixels = np.array([(px * width, py * height) for px, py in points], np.float32).round().astype(np.int32)
     cv2.fillPoly(mask, [pixels], 1)
     return mask.astype(bool)
-
-
-def _nearest(
-    xs: np.ndarray, ys: np.ndarray, shape: tuple[int, ...], tracked: Sequence[Tracked]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel: the id of the nearest tracked object (0: none within FAR) and its
-    distance in that object's box heights (0 inside its box)."""
-    if not tracked:
-        return np.zeros(len(xs), np.int32), np.full(len(xs), np.inf, np.float32)
-    height, width = shape
-    boxes = np.array([obj.box for obj in tracked], np.float32) * np.array([width, height, width, height], np.float32)
-    px, py = xs[:, None] + 0.5, ys[:, None] + 0.5
-    dx = np.maximum(np.maximum(boxes[None, :, 0] - px, px - boxes[None, :, 2]), 0.0)
-    dy = np.maximum(np.maximum(boxes[None, :, 1] - py, py - boxes[None, :, 3]), 0.0)
-    heights = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
-    distance = np.hypot(dx, dy) / heights[None, :]
-    best = distance.argmin(axis=1)
-    best_distance = distance[np.arange(len(xs)), best]
-    ids = np.array([obj.id for obj in tracked], np.int32)[best]
-    return np.where(best_distance <= FAR, ids, 0), best_distance.astype(np.float32)
 
 
 def _is_light(blob: np.ndarray, frame: np.ndarray, expected: np.ndarray) -> bool:
