@@ -190,6 +190,19 @@ def test_a_box_that_appears_far_from_anyone_is_not_left(
     assert [iou(f.box, box_norm(far)) > 0.5 for f in found] == [True]
 
 
+def test_a_box_taken_away_is_not_left(
+    quiet: list[np.ndarray], empty_scene: np.ndarray, detector: Detector, box_picture: np.ndarray
+) -> None:
+    """The box stands on the road from the start and is gone once she has passed: the
+    bare road where it stood is new to the background, but nothing was left there."""
+    clip = walker_clip(quiet, empty_scene)
+    for image in clip[:PLACED]:
+        x, y = BOX_AT
+        image[y : y + BOX_SIZE[1], x : x + BOX_SIZE[0]] = box_picture
+    found, _ = watch(clip, detector)
+    assert found == []
+
+
 STAND = [*range(380, 446), *range(444, 410, -1), *range(411, 446), *range(444, 410, -1), *range(411, 471)]
 STAND_CUT = (0.28, 0.30, 0.58, 0.56)
 
