@@ -203,6 +203,19 @@ def test_a_box_taken_away_is_not_left(
     assert found == []
 
 
+def test_a_car_that_parks_is_not_left(quiet: list[np.ndarray], detector: Detector) -> None:
+    """The car of licenseplate_motion.jpg, shrunk to 130x104 pixels, drives onto the
+    road from the right edge in 3 s and parks there for 11 s."""
+    car = cv2.resize(cv2.imread(str(CAR_JPG))[20:440], (130, 104), interpolation=cv2.INTER_AREA)
+    clip = [image.copy() for image in quiet[:CLIP]]
+    for index, image in enumerate(clip[10:], start=10):
+        x = max(WIDTH - (index - 10) * 10, 470)
+        image[300:404, x : x + 130] = car[:, : WIDTH - x]
+    found, tracks = watch(clip, detector)
+    assert list(tracks.values()).count("car") == 2  # the one parked from the start, and this one
+    assert found == []
+
+
 STAND = [*range(380, 446), *range(444, 410, -1), *range(411, 446), *range(444, 410, -1), *range(411, 471)]
 STAND_CUT = (0.28, 0.30, 0.58, 0.56)
 
