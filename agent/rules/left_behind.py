@@ -15,13 +15,14 @@ A pixel that differs from the long-term background but not from the short-term
 one holds something that arrived and stopped. Such pixels count seconds of
 stillness outside the (slightly grown) boxes of tracked objects: a person or a
 car standing there is not left behind, and the count starts again while anyone
-stands over it. A blob whose pixels reach the zone's `after` is judged once and
-then learnt into the background, so one object makes one finding. It is left
-behind unless it is a tracked object (it lines up with where one stood: a
-person whose detections faded, the place a parked car drove away from), a
-light change or a shadow (the old ground, times one factor, still explains it),
-or a ghost (the edges are in the background, not in the frame), and only if
-someone tracked was near most of it when it appeared."""
+stands over it. Once most of a blob of such pixels has been still for the
+zone's `after`, it is judged, once, and learnt into the background, so one
+object makes at most one finding. It is left behind unless it is a tracked
+object (it lines up with where one stood: a person whose detections faded, the
+place a parked car drove away from), a light change or a shadow (the old
+ground, times one factor, still explains it), or a ghost (the edges are in the
+background, not in the frame: something taken away), and only if someone
+tracked was near it when it appeared."""
 
 from __future__ import annotations
 
@@ -35,10 +36,8 @@ import cv2
 import numpy as np
 
 from agent.config import LeftBehindConfig
-from agent.detect.geometry import iou
-
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2, normalised to the picture
-Polygon = Sequence[tuple[float, float]]
+from agent.detect.detector import Box
+from agent.detect.geometry import Point, iou
 
 SHORT_SECONDS = 2.0  # the short-term background's time constant: a set-down object joins it in ~2 s
 LONG_SECONDS = 30.0  # the long-term one's, where it sees the ground: slow local light (sun, lamps)
@@ -52,6 +51,7 @@ MOVED = 0.7  # a tracked box is sampled again once its IoU with the last sample 
 LIGHT_RESIDUAL = 6.0  # grey levels: a blob the old ground times one factor explains this well is light or shadow
 LIGHT_FACTORS = (0.25, 4.0)  # the brightness factors light and shadow can make
 SEEN_SLACK = 1.0  # seconds around a tracked object's first and last sighting that it counts as there
+REMEMBER = 600.0  # seconds (beyond twice the longest `after`) that where a tracked object stood is remembered
 
 
 class Tracked(Protocol):
@@ -68,14 +68,14 @@ class Tracked(Protocol):
 @dataclass(frozen=True, slots=True)
 class WatchedZone:
     name: str
-    points: Polygon  # fractions of the picture
+    points: Sequence[Point]  # fractions of the picture
     rule: LeftBehindConfig
 
 
 @dataclass(frozen=True, slots=True)
 class LeftObject:
     zone: str
-    box: Box
+    box: Box  # normalised x1, y1, x2, y2
     appeared: float  # when it appeared, on the clock of the frames' timestamps
     ts: float  # when it was judged left behind
     nearest_id: int  # the tracked object nearest to it when it appeared
@@ -145,7 +145,7 @@ class LeftBehindWatch:
         self.zones = list(zones)
         self.threshold = threshold
         longest = max((z.rule.after for z in self.zones), default=0.0)
-        self._places = _Places(horizon=600.0 + 2 * longest)
+        self._places = _Places(horizon=REMEMBER + 2 * longest)
         self._long: np.ndarray | None = None
         self._unsettled_since: float | None = None
         # Blobs judged, by verdict: left, or why not (size, tracked, light, ghost, alone).
@@ -158,11 +158,11 @@ class LeftBehindWatch:
         if self._long is None or grey.shape != self._long.shape:
             self._reset(grey, ts)  # first frame, or the camera came back at another resolution
             return []
-        if ts - self._last_ts < MIN_STEP:
+        if 0.0 <= ts - self._last_ts < MIN_STEP:
             return []
         tracked = tracking()
         self._places.add(tracked, ts)
-        dt = min(ts - self._last_ts, MAX_STEP)
+        dt = min(max(ts - self._last_ts, 0.0), MAX_STEP)
         self._last_ts = ts
         frame = grey.astype(np.float32)
         gain = self._gain(frame)
@@ -296,7 +296,7 @@ class LeftBehindWatch:
         return LeftObject(zone.name, rounded, appeared, ts, near.id, near.label)
 
 
-def _raster(points: Polygon, width: int, height: int) -> np.ndarray:
+def _raster(points: Sequence[Point], width: int, height: int) -> np.ndarray:
     mask = np.zeros((height, width), np.uint8)
     pixels = np.array([(px * width, py * height) for px, py in points], np.float32).round().astype(np.int32)
     cv2.fillPoly(mask, [pixels], 1)
