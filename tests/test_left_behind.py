@@ -11,9 +11,10 @@ How the clips are made (in memory, from the shared footage; nothing is stored):
   rectangle's cut-out at its left side as if behind a wall. The man who stands
   on his phone is vtest frames 380-470, his standing frames 410-445 played back
   and forth to make him stand for 15 s;
-- the object is a real picture: the back of the car in licenseplate_motion.jpg
-  (boot lid, plate and tail lights), shrunk to 44x24 pixels, a box-sized thing
-  on the road;
+- the objects are real pictures: the back of the car in licenseplate_motion.jpg
+  (boot lid, plate and tail lights) shrunk to 44x24 pixels, a box-sized thing;
+  and the dark bag lying by the cones in the scene's car park, moved onto the
+  road;
 - light and shadow multiply the quiet frames: the whole picture, or a soft-edged
   patch shaped like a person's silhouette from vtest.avi.
 Frames are stamped with their time in the clip (index / 10), so stillness is
@@ -108,13 +109,15 @@ def paste_people(
 
 def paste_box(clip: list[np.ndarray], picture: np.ndarray, start: int, at: tuple[int, int] = BOX_AT) -> None:
     x, y = at
+    height, width = picture.shape[:2]
     for image in clip[start:]:
-        image[y : y + BOX_SIZE[1], x : x + BOX_SIZE[0]] = picture
+        image[y : y + height, x : x + width] = picture
 
 
-def box_norm(at: tuple[int, int] = BOX_AT) -> tuple[float, float, float, float]:
+def box_norm(picture: np.ndarray, at: tuple[int, int] = BOX_AT) -> tuple[float, float, float, float]:
     x, y = at
-    return x / WIDTH, y / HEIGHT, (x + BOX_SIZE[0]) / WIDTH, (y + BOX_SIZE[1]) / HEIGHT
+    height, width = picture.shape[:2]
+    return x / WIDTH, y / HEIGHT, (x + width) / WIDTH, (y + height) / HEIGHT
 
 
 def relit(image: np.ndarray, factor: np.ndarray | float) -> np.ndarray:
@@ -152,17 +155,21 @@ def watch(
     return found, tracks
 
 
-@pytest.mark.parametrize("brighter_from", [None, PLACED + 20])
-def test_a_box_left_on_the_road_by_a_passer_by_is_found_once(
+@pytest.mark.parametrize(("thing", "brighter_from"), [("box", None), ("box", PLACED + 20), ("bag", None)])
+def test_a_thing_left_on_the_road_by_a_passer_by_is_found_once(
     quiet: list[np.ndarray],
     empty_scene: np.ndarray,
     detector: Detector,
     box_picture: np.ndarray,
+    thing: str,
     brighter_from: int | None,
 ) -> None:
-    """Also when the whole picture turns 30 % brighter while the box waits (the sun comes out)."""
+    """The box, or the dark bag lying by the cones in the car park of the same scene
+    (a 32x24-pixel cut of it, with the ground around it) moved onto the road. Also when
+    the whole picture turns 30 % brighter while the box waits (the sun comes out)."""
+    picture = box_picture if thing == "box" else quiet[0][160:184, 398:430].copy()
     clip = walker_clip(quiet, empty_scene)
-    paste_box(clip, box_picture, PLACED)
+    paste_box(clip, picture, PLACED)
     if brighter_from is not None:
         clip[brighter_from:] = [relit(image, 1.3) for image in clip[brighter_from:]]
     found, tracks = watch(clip, detector)
@@ -171,7 +178,7 @@ def test_a_box_left_on_the_road_by_a_passer_by_is_found_once(
     people = [i for i, label in tracks.items() if label == "person"]
     assert len(people) == 1, tracks
     assert (left.zone, left.nearest_id, left.nearest_label) == ("road", people[0], "person")
-    assert iou(left.box, box_norm()) > 0.5, left.box  # within a pixel of the small grey frame
+    assert iou(left.box, box_norm(picture)) > 0.5, left.box  # within a pixel of the small grey frame
     assert abs(left.appeared - PLACED / FPS) <= 0.5
     # Still for AFTER seconds once it is out of her box, and the short-term background took ~2 s.
     assert PLACED / FPS + AFTER <= left.ts <= PLACED / FPS + AFTER + 4.0
@@ -187,7 +194,7 @@ def test_a_box_that_appears_far_from_anyone_is_not_left(
     assert found == []
     # The same box is found when "near" reaches that far: only the distance kept it quiet.
     found, _ = watch(clip, detector, near=5.0)
-    assert [iou(f.box, box_norm(far)) > 0.5 for f in found] == [True]
+    assert [iou(f.box, box_norm(box_picture, far)) > 0.5 for f in found] == [True]
 
 
 def test_a_box_taken_away_is_not_left(
