@@ -259,7 +259,9 @@ class MQTTConfig(Strict):
     failover: list[BrokerAddress] = Field(
         default_factory=list, description="brokers [{host, port}] tried in turn while the first is unreachable"
     )
-    topic_prefix: str = Field("camhub", pattern=TOPIC_PATTERN, description="topics are <topic_prefix>/<hub_id>/...")
+    topic_prefix: str = Field(
+        "camhub", pattern=TOPIC_PATTERN, description="topics are <topic_prefix>/<hub_id>/..."
+    )
     client_id: str | None = Field(None, description="MQTT client id; default: camhub-<hub_id>")
     protocol: Literal["3.1.1", "5"] = Field("5", description="MQTT version; 5 reports refused publishes")
     keepalive: int = Field(30, ge=5, le=3600, description="seconds; the Last Will fires ~1.5x this after a hang")
