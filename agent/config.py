@@ -195,6 +195,41 @@ class MotionConfig(Strict):
     )
 
 
+class LeftBehindConfig(Strict):
+    """A zone's watch for objects left behind (agent.rules.left_behind). In a zone's
+    mapping, `left_behind: N` is short for `{after: N}` and `true` takes the defaults."""
+
+    after: float = Field(
+        30.0,
+        gt=0.0,
+        le=3600.0,
+        description="seconds a new object must stay still, with no person or vehicle on it, before `left`",
+    )
+    near: float = Field(
+        1.0,
+        ge=0.0,
+        le=5.0,
+        description="how far from a person or vehicle the object may appear, in that one's box heights",
+    )
+    min_size: Unit = Field(0.0005, description="smallest object, as a fraction of the picture")
+    max_size: Unit = Field(0.05, description="largest object, as a fraction of the picture")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if value is True:
+            return {}
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"after": value}
+        return value
+
+    @model_validator(mode="after")
+    def _size_order(self) -> LeftBehindConfig:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) must not exceed max_size ({self.max_size})")
+        return self
+
+
 Size = tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
 Period = Annotated[str, AfterValidator(check_period)]
 WatchedObject = Literal[(*TRACKED_LABELS, "vehicle")]  # type: ignore[valid-type]

@@ -43,6 +43,8 @@ class MotionDetector:
         self._frame_size = (0, 0)
         self._last_ts = 0.0
         self._calibrate_left = 0
+        # The last small grey frame, for watches that work at the gate's resolution.
+        self.grey: np.ndarray | None = None
 
     def measure(self, image: np.ndarray, ts: float) -> Motion:
         """Compare IMAGE (BGR, full size) with the background, then fold it in."""
@@ -50,6 +52,7 @@ class MotionDetector:
         if (width, height) != self._frame_size:
             self._reset(width, height)  # first frame, or the camera came back at another resolution
         grey = self._small_grey(image)
+        self.grey = grey
         if self._background is None:
             self._background = grey.astype(np.float32)
             self._last_ts = ts
