@@ -154,7 +154,8 @@ def test_sighup_reloads_and_systemd_hears_ready_watchdog_and_stopping(
         broken.write_bytes(MODEL.read_bytes()[:2000])  # a TFL3 header, then nothing
         config.write_text(config.read_text().replace(str(MODEL), str(broken)))
         agent.process.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: "refused, still running the previous" in agent.stderr() and "detector.model" in agent.stderr(), 15)
+        refused = "refused, still running the previous"
+        assert wait_until(lambda: refused in agent.stderr() and "detector.model" in agent.stderr(), 15)
         assert agent.process.poll() is None
         frames = _status(sub)["cameras"]["street"]["frames"]
         assert sub.wait_for(lambda s: _status(s)["cameras"]["street"]["frames"] > frames, 15), "still processing"
