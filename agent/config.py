@@ -255,7 +255,7 @@ class CountingLine(Strict):
 
 class Zone(Strict):
     """A named area; written as a bare polygon it only names where objects are,
-    with `entered` or `dwell` it is guarded."""
+    with `entered` or `dwell` it is guarded, with `left_behind` it watches for things left there."""
 
     points: Polygon = Field(
         description="[[x, y], ...] (fractions of the picture); an object is in the zone by the bottom centre of its box"
@@ -279,6 +279,17 @@ class Zone(Strict):
         "a period belongs to the day it starts; null: always. Guarded at all hours while the hub's clock is not "
         "synchronised",
     )
+
+    left_behind: LeftBehindConfig | None = Field(
+        None,
+        description="watch for objects left here (a bag, a box) -> `left`, at any hour: N (seconds still), true "
+        "(defaults) or a mapping; null or false: no watch",
+    )
+
+    @field_validator("left_behind", mode="before")
+    @classmethod
+    def _false_is_none(cls, value: Any) -> Any:
+        return None if value is False else value
 
     @model_validator(mode="before")
     @classmethod

@@ -39,6 +39,9 @@ def _nested(annotation: Any) -> tuple[type[BaseModel] | None, str]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, ""
     origin, args = getattr(annotation, "__origin__", None), getattr(annotation, "__args__", ())
+    optional = [a for a in args if a is not type(None)] if type(None) in args else []
+    if len(optional) == 1 and isinstance(optional[0], type) and issubclass(optional[0], BaseModel):
+        return optional[0], ""  # an optional section (`X | None`)
     if origin is list and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
         return args[0], "[]"
     if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
