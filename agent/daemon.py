@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from agent.annotate import draw_setup
 from agent.capture.worker import CameraWorker
 from agent.config import CameraConfig, HubConfig
 from agent.configfile import load_config
@@ -75,6 +76,10 @@ class SetArgs(CameraArgs):
     detect: bool
 
 
+class SnapshotArgs(CameraArgs):
+    draw: bool = False  # zones, counting lines and masks drawn on: for setting a camera up from a phone
+
+
 class Agent:
     def __init__(self, config_path: Path, config: HubConfig) -> None:
         self.config_path = config_path
@@ -84,7 +89,7 @@ class Agent:
         self.detector = self._load_detector(config)
         self.spool = Spool.from_config(config.spool)
         self.commands = CommandHandlers()
-        self.commands.register("snapshot", self._in_main_loop(self._cmd_snapshot), CameraArgs)
+        self.commands.register("snapshot", self._in_main_loop(self._cmd_snapshot), SnapshotArgs)
         self.commands.register("set", self._in_main_loop(self._cmd_set), SetArgs)
         self.commands.register("reload", self._cmd_reload, NoArgs)
         self.uplink = Uplink(config, self.spool, self.commands)
@@ -238,6 +243,9 @@ class Agent:
         image = self.workers[camera].snapshot()
         if image is None:
             raise CommandError(f"camera {camera} has no frame yet")
+        if args.get("draw"):
+            image = image.copy()
+            draw_setup(image, self.config.camera(camera))
         jpeg = snapshot_jpeg(image, self.config.camera(camera).masks)
         self.uplink.publish_snapshot(camera, jpeg)
         return {"camera": camera, "bytes": len(jpeg)}

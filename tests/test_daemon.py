@@ -111,6 +111,15 @@ def test_commands_snapshot_set_and_reload(
 
     assert _command(sub, "snapshot", "s2", '{"id": "s2", "camera": "nope"}')["ok"] is False
 
+    line_config = "    lines: {road: {points: [[0.1, 0.8], [0.9, 0.8]]}}\n"
+    config.write_text(config.read_text().replace("    fps: 10\n", "    fps: 10\n" + line_config))
+    assert _command(sub, "reload", "r0", '{"id": "r0"}')["ok"] is True
+    assert _command(sub, "snapshot", "s3", '{"id": "s3", "camera": "street", "draw": true}')["ok"] is True
+    assert sub.wait_for(lambda s: len(s.on("/street/snapshot")) >= 2, 10)
+    drawn = cv2.imdecode(np.frombuffer(sub.on("/street/snapshot")[-1].payload, np.uint8), cv2.IMREAD_COLOR)
+    line = drawn[int(0.8 * 576) - 2 : int(0.8 * 576) + 3, 200:600].astype(int)
+    assert ((line[..., 0] > 180) & (line[..., 1] < 90) & (line[..., 2] > 180)).any(), "the counting line is drawn"
+
     assert _command(sub, "set", "d1", '{"id": "d1", "camera": "street", "detect": false}')["ok"] is True
     assert sub.wait_for(lambda s: _status(s)["cameras"]["street"]["detect"] is False, 10)
 
