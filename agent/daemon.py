@@ -28,6 +28,7 @@ from agent.configfile import EX_CONFIG, ConfigError, load_config
 from agent.detect.detector import Detector
 from agent.detect.model import ModelError, resolve_model
 from agent.detect.runtime import RuntimeUnavailable
+from agent.events import Event
 from agent.frame import Frame
 from agent.health import Health
 from agent.logs import setup_logging
@@ -180,7 +181,7 @@ class Agent:
     def _all_cameras_seen(self) -> bool:
         return all(w.latest(-1) is not None for w in self.workers.values())
 
-    def _send(self, events: list[dict[str, Any]]) -> None:
+    def _send(self, events: list[Event]) -> None:
         for event in events:
             self.uplink.send_event(event)
 

@@ -21,7 +21,6 @@ from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
 from agent.pipeline import CameraPipeline
-from agent.track.events import encode
 
 TOPIC = "quangbinh/thon1/thon-1/gate/events"
 
@@ -43,12 +42,12 @@ def run(video: Path, detector: Detector) -> tuple[list[bytes], list[bytes], floa
     while (frame := source.read()) is not None:
         first = first if first is not None else frame.wall
         last = frame.wall
-        events += [encode(e) for e in pipeline.process(frame)]
+        events += [e.encode() for e in pipeline.process(frame)]
         for det in pipeline.last_detections:
             message = {"hub": "thon-1", "cam": "gate", "label": det.label, "score": round(det.score, 2),
                        "box": [round(v, 3) for v in det.box], "ts": round(frame.wall, 2)}  # fmt: skip
             naive.append(json.dumps(message, separators=(",", ":")).encode())
-    events += [encode(e) for e in pipeline.finish()]
+    events += [e.encode() for e in pipeline.finish()]
     source.close()
     fps = source.fps or 10.0
     return events, naive, (last - first) + 1 / fps if first is not None else 0.0

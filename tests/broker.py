@@ -22,6 +22,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.contract import problems
+
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
 HOST = "127.0.0.1"
 
@@ -279,6 +281,7 @@ class Message:
 
 class Subscriber:
     """A paho client collecting every message on TOPICS; reconnects by itself.
+    Events and counts that break their JSON Schema fail the test at the next `on`.
 
     With `persistent`, its session (QoS 1 queue) survives its own disconnects
     and, with the broker's persistence, a graceful broker restart."""
@@ -296,6 +299,7 @@ class Subscriber:
     ) -> None:
         self.topics = list(topics)
         self.messages: list[Message] = []
+        self.invalid: list[str] = []  # schema problems of the messages received
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
@@ -322,12 +326,15 @@ class Subscriber:
         client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        wrong = problems(message.topic, message.payload)
         with self._lock:
             self.messages.append(Message(message.topic, bytes(message.payload), message.retain, time.monotonic()))
+            self.invalid += wrong
 
     def on(self, suffix: str) -> list[Message]:
         """Messages whose topic ends with SUFFIX, in arrival order."""
         with self._lock:
+            assert not self.invalid, f"messages that break the contract: {self.invalid[:5]}"
             return [m for m in self.messages if m.topic.endswith(suffix)]
 
     def wait_for(self, predicate: Callable[[Subscriber], bool], timeout: float = 10.0) -> bool:

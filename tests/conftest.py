@@ -49,6 +49,7 @@ def subscribers() -> Iterator[Callable[..., Subscriber]]:
     yield make
     for subscriber in made:
         subscriber.close()
+    assert not [p for s in made for p in s.invalid], "a message broke the contract (schemas/)"
 
 
 @pytest.fixture(scope="session")

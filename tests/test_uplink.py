@@ -6,9 +6,11 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
+from agent.events import ObjectEvent, parse_event
 from agent.uplink.discovery import Presence, discovery_messages
 from agent.uplink.topics import Topics
 from tests.broker import Broker, Subscriber, wait_until
@@ -39,19 +41,18 @@ def test_anonymous_contract_availability_status_stats_events(
     for event in sent:
         uplink.send_event(event)
     uplink.publish_stats({"events": 9})
-    assert sub.wait_for(got_all({e["id"] for e in sent}))
+    assert sub.wait_for(got_all({e.id for e in sent}))
     assert sub.wait_for(lambda s: bool(s.on("/stats")))
 
     assert [m.payload for m in sub.on("/availability")] == [b"online"]
     assert last_json(sub.on("/status")) == {"version": "t", "cameras": {}}
     assert last_json(sub.on("/stats")) == {"events": 9}
     for message in sub.on("/events"):
-        event = json.loads(message.payload)
-        assert message.topic == f"{ROOT}/{event['cam']}/events"
+        camera = message.topic.split("/")[-2]
+        event = parse_event(message.payload, camera)
         assert b" " not in message.payload and b"\n" not in message.payload  # compact, one line
-        assert event["historical"] is False
-        original = next(e for e in sent if e["id"] == event["id"])
-        assert event == {**original, "historical": False}
+        assert b"historical" not in message.payload  # only when true
+        assert event == next(e for e in sent if e.id == event.id)  # on the topic of its camera, unchanged
     assert wait_until(lambda: spool.stats()["depth"] == 0, 5.0)  # every PUBACK deleted its row
     state = uplink.connection()
     assert state["broker"] == f"127.0.0.1:{broker.port}" and state["delivered"] == 9
@@ -107,7 +108,7 @@ def test_broker_down_30s_mid_stream_loses_nothing(
             event = make_event(f"cam{1 + seq % 3}", "out", seq)
             uplink.send_event(event)
             after = uplink.connection()["connected"]
-            sent.append((event["id"], before if before == after else None))
+            sent.append((event.id, before if before == after else None))
             seq += 1
             time.sleep(0.04)
 
@@ -129,18 +130,18 @@ def test_broker_down_30s_mid_stream_loses_nothing(
     ids = {i for i, _ in sent}
     assert sub.wait_for(got_all(ids), 30), f"missing {len(ids - unique_ids(sub))} of {len(ids)}"
     received = events(sub)
-    by_id = {e["id"]: e for e in first_occurrences(received)}
+    by_id = {e.id: e for e in first_occurrences(received)}
     assert set(by_id) == ids
     assert order_broken(received) == []
     offline = [i for i, c in sent if c is False]
     online = [i for i, c in sent if c is True]
     assert len(offline) > 500 and depth_at_end_of_outage > 500
-    assert all(by_id[i]["historical"] for i in offline)
-    assert not any(by_id[i]["historical"] for i in online)
+    assert all(by_id[i].historical for i in offline)
+    assert not any(by_id[i].historical for i in online)
     assert wait_until(lambda: spool.stats()["depth"] == 0, 10)
     print(
         f"\noutage 30 s: created {len(ids)}, delivered {len(by_id)} unique, duplicates "
-        f"{len(received) - len(by_id)}, historical {sum(e['historical'] for e in by_id.values())}, "
+        f"{len(received) - len(by_id)}, historical {sum(e.historical for e in by_id.values())}, "
         f"spool depth at the end of the outage {depth_at_end_of_outage}"
     )
 
@@ -158,7 +159,7 @@ def test_failover_to_the_second_broker_and_back(
         sent = [make_event(f"cam{1 + i % 3}", tag, i) for i in range(20)]
         for event in sent:
             uplink.send_event(event)
-        return {e["id"] for e in sent}
+        return {e.id for e in sent}
 
     one = batch("one")
     assert on_first.wait_for(got_all(one))
@@ -198,7 +199,7 @@ def test_commune_broker_bridged_to_district(
     assert watcher.wait_for(lambda s: any(m.payload == b"1" for m in s.on("/state")), 10), commune.log_text()
     uplink, _ = uplinks(commune.port)
     assert connected(uplink)
-    sent = {make_event("cam1", "bridge", i)["id"] for i in range(10)}
+    sent = {make_event("cam1", "bridge", i).id for i in range(10)}
     for i in range(10):
         uplink.send_event(make_event("cam1", "bridge", i))
     assert watcher.wait_for(got_all(sent))
@@ -218,25 +219,26 @@ def test_home_assistant_discovery_and_presence(
     assert person["availability_topic"] == f"{ROOT}/availability"
     late = subscribers(broker.port, "homeassistant/#")  # configs are retained for a later Home Assistant
     assert late.wait_for(lambda s: len(s.on("/config")) == 5) and all(m.retain for m in late.messages)
-    uplink.send_event({**make_event("cam1", "ha", 0), "label": "person", "obj": "p1"})
+    uplink.send_event(replace(make_event("cam1", "ha", 0), label="person"))
     assert sub.wait_for(lambda s: [m.payload for m in s.on("cam1/presence/person")][-1:] == [b"ON"])
-    uplink.send_event({**make_event("cam1", "ha", 1), "label": "person", "obj": "p1", "type": "end"})
+    uplink.send_event(replace(make_event("cam1", "ha", 1), label="person", type="end"))  # the same object
     assert sub.wait_for(lambda s: [m.payload for m in s.on("cam1/presence/person")][-1:] == [b"OFF"])
     before = len(sub.on("/config"))
     sub.client.publish("homeassistant/status", b"online")  # Home Assistant restarted
     assert sub.wait_for(lambda s: len(s.on("/config")) >= before + 5)
 
 
+def _seen(obj: str, kind: str, label: str, n: int) -> ObjectEvent:
+    return replace(make_event("c", "p", 0), id=f"{obj}.{n}", type=kind, label=label)  # type: ignore[arg-type]
+
+
 def test_presence_follows_objects_not_events() -> None:
     presence = Presence()
-    assert presence.update({"cam": "c", "obj": "a", "type": "new", "label": "motorcycle"}) == [("c", "vehicle", True)]
-    assert presence.update({"cam": "c", "obj": "b", "type": "new", "label": "car"}) == []
-    assert presence.update({"cam": "c", "obj": "a", "type": "end", "label": "motorcycle"}) == []
-    assert presence.update({"cam": "c", "obj": "b", "type": "update", "label": "person"}) == [
-        ("c", "person", True),
-        ("c", "vehicle", False),
-    ]
-    assert presence.update({"cam": "c", "obj": "b", "type": "end", "label": "person"}) == [("c", "person", False)]
+    assert presence.update(_seen("r-c-1", "new", "motorcycle", 0)) == [("c", "vehicle", True)]
+    assert presence.update(_seen("r-c-2", "new", "car", 1)) == []
+    assert presence.update(_seen("r-c-1", "end", "motorcycle", 2)) == []
+    assert presence.update(_seen("r-c-2", "update", "person", 3)) == [("c", "person", True), ("c", "vehicle", False)]
+    assert presence.update(_seen("r-c-2", "end", "person", 4)) == [("c", "person", False)]
 
 
 def test_discovery_topics_are_unique_per_entity() -> None:
