@@ -26,7 +26,7 @@ setup(
         "pi": ["picamera2>=0.3.17"],
         # The legacy runtime fails under numpy 2 ("_ARRAY_API not found").
         "tflite": ["tflite-runtime>=2.14", "numpy<2"],
-        "dev": ["pytest>=8", "ruff>=0.6", "cryptography>=41", "psutil>=5.9"],
+        "dev": ["pytest>=8", "ruff>=0.6", "cryptography>=41", "psutil>=5.9", "jsonschema>=4.18"],
     },
     entry_points={"console_scripts": ["camhub-agent=agent.cli:main"]},
 )
