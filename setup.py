@@ -16,6 +16,7 @@ setup(
         "paho-mqtt>=2.1,<3",
         "pydantic>=2.6,<3",
         "PyYAML>=6",
+        "typing-extensions>=4.6",  # a TypedDict that pydantic validates on Python 3.11
         # LiteRT 2.2/2.3 crashed in allocate_tensors/invoke under aarch64 emulation
         # while 2.0.x/2.1.x ran the model correctly (GUIDE section 6).
         "ai-edge-litert>=2.0.2,<2.2",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic validates typing's own only from Python 3.12
 
 from agent.track.tracker import Track, TrackEvent
 
@@ -31,8 +32,8 @@ MAX_BYTES = 4096  # the largest event is ~300 bytes; a larger one is a bug upstr
 
 Box = tuple[float, float, float, float]
 Direction = Literal["in", "out"]
-# label -> how many, per direction, per line
-LineCounts = dict[str, dict[Direction, dict[str, int]]]
+# label -> crossings, per direction (both always there)
+DirectionCounts = TypedDict("DirectionCounts", {"in": dict[str, int], "out": dict[str, int]})
 
 _HISTORICAL = b',"historical":true}'
 _V1_LIVE = b',"historical":false}'  # how the v1 agent spooled live events: still in a spool after an upgrade
@@ -141,7 +142,7 @@ class Counts(_Message):
 
     start: float
     end: float
-    lines: LineCounts
+    lines: dict[str, DirectionCounts]  # per line
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -136,7 +136,10 @@ def test_counts_round_trip_and_schema() -> None:
     line = counts.encode()
     assert problems("hub/gate/counts", line) == [] and parse_counts(line, "gate") == counts
     assert problems("hub/gate/counts", mark_historical(line)) == []
-    assert problems("hub/gate/counts", line.replace(b'"out":{}', b'"down":{}', 1)) != []
+    wrong = line.replace(b'"out":{}', b'"down":{}', 1)
+    assert problems("hub/gate/counts", wrong) != []
+    with pytest.raises(MessageError, match=r"lines\.lane\.out: Field required"):
+        parse_counts(wrong, "gate")
 
 
 @pytest.mark.parametrize(
