@@ -12,7 +12,6 @@ from agent.events import (
     EVENT_TYPES,
     MAX_BYTES,
     Counts,
-    Event,
     EventFactory,
     MessageError,
     mark_historical,
@@ -20,30 +19,12 @@ from agent.events import (
     parse_event,
     too_large,
 )
-from agent.track.tracker import Track, TrackEvent
-from tests.contract import SCHEMAS, problems
-
-WALL = 1_700_000_000.0
-
-
-def _track(track_id: int = 1, label: str = "person") -> Track:
-    return Track(id=track_id, label=label, score=0.7123, box=(0.1, 0.2, 0.3, 0.6), zones=["road"],
-                 start=100.0, last_seen=101.0, confirmed=True)  # fmt: skip
+from agent.track.tracker import TrackEvent
+from tests.contract import SCHEMAS, WALL, one_of_each, problems, track
 
 
 def _event(kind: str, track_id: int = 1) -> TrackEvent:
-    return TrackEvent(kind, _track(track_id), 101.0)  # type: ignore[arg-type]
-
-
-def one_of_each(factory: EventFactory) -> list[Event]:
-    """Every event type, as the pipeline builds them."""
-    track = _track(2, "motorcycle")
-    return [
-        *(factory.presence(_event(kind), WALL) for kind in ("new", "update", "end")),
-        factory.cross(track, "road", "in", 102.0, WALL),
-        factory.alert(track, "yard", "dwell", 103.0, WALL, evidence=True),
-        factory.left("dump_site", (0.6, 0.7, 0.65, 0.78), 104.0, 2, "motorcycle", 134.0, WALL, evidence=True),
-    ]
+    return TrackEvent(kind, track(track_id), 101.0)  # type: ignore[arg-type]
 
 
 def test_cameras_started_in_the_same_millisecond_get_distinct_ids() -> None:

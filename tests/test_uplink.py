@@ -10,10 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from agent.events import ObjectEvent, parse_event
+from agent.events import EventFactory, ObjectEvent, parse_event
 from agent.uplink.discovery import Presence, discovery_messages
 from agent.uplink.topics import Topics
 from tests.broker import Broker, Subscriber, wait_until
+from tests.contract import one_of_each
 from tests.uplink_driver import make_event
 from tests.uplink_helpers import (
     UplinkFactory,
@@ -63,6 +64,29 @@ def test_anonymous_contract_availability_status_stats_events(
     assert late.wait_for(lambda s: len(s.messages) == 2)
     assert {m.topic: m.payload for m in late.messages}[f"{ROOT}/availability"] == b"offline"
     assert all(m.retain for m in late.messages)
+
+
+def test_every_event_type_goes_through_the_spool_and_the_broker_unchanged(
+    broker: Broker, subscribers: Callable[..., Subscriber], uplinks: UplinkFactory
+) -> None:
+    """Made before the hub is connected, they are spooled and then marked historical on
+    their bytes; made while connected, they arrive as built."""
+    sub = subscribers(broker.port, f"{ROOT}/+/events")
+    uplink, _ = uplinks(broker.port, start=False)
+    factory = EventFactory("cam2")
+    early = one_of_each(factory)
+    for event in early:
+        uplink.send_event(event)
+    uplink.start()
+    assert connected(uplink)
+    live = one_of_each(factory)
+    for event in live:
+        uplink.send_event(event)
+    assert sub.wait_for(got_all({e.id for e in early + live}))
+    received = {e.id: e for e in events(sub)}
+    assert [received[e.id] for e in early] == [replace(e, historical=True) for e in early]
+    assert [received[e.id] for e in live] == live
+    assert all(m.topic == f"{ROOT}/cam2/events" for m in sub.on("/events"))
 
 
 def test_status_is_resent_on_reconnect_and_stats_dropped_offline(
