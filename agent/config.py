@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from agent.detect.labels import TRACKED_LABELS
+from agent.rules.schedule import FORMAT as PERIOD_FORMAT
+from agent.rules.schedule import check_period
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 TOPIC_PATTERN = r"^[^#+\s]+$"
@@ -132,6 +144,78 @@ class MotionConfig(Strict):
 
 
 Size = tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
+Period = Annotated[str, AfterValidator(check_period)]
+WatchedObject = Literal[(*TRACKED_LABELS, "vehicle")]  # type: ignore[valid-type]
+
+
+class CountingLine(Strict):
+    points: list[Point] = Field(
+        description="[[x, y], [x, y]] (fractions of the picture); facing from the first point to the second, "
+        "`in` is the side on the right hand"
+    )
+    events: bool = Field(False, description="also publish a `cross` event for every crossing (counts always are)")
+
+    @field_validator("points")
+    @classmethod
+    def _two_points(cls, points: list[Point]) -> list[Point]:
+        if len(points) != 2:
+            raise ValueError(f"a line needs 2 points [x, y], got {len(points)}")
+        (ax, ay), (bx, by) = points
+        if abs(bx - ax) + abs(by - ay) < 0.01:
+            raise ValueError("the two points are (almost) the same: a line needs two distinct points")
+        return points
+
+
+class Zone(Strict):
+    """A named area; written as a bare polygon it only names where objects are,
+    with `entered` or `dwell` it is guarded."""
+
+    points: Polygon = Field(
+        description="[[x, y], ...] (fractions of the picture); an object is in the zone by the bottom centre of its box"
+    )
+    objects: list[WatchedObject] = Field(
+        default_factory=lambda: ["person", "vehicle"],
+        min_length=1,
+        description="who the zone's rules watch: labels, or `vehicle` for bicycle, car, motorcycle, bus and truck",
+    )
+    entered: bool = Field(False, description="alert once for every watched object in the zone while it is guarded")
+    dwell: float | None = Field(
+        None,
+        gt=0.0,
+        le=86400.0,
+        description="alert once for every watched object that stays this many seconds in the zone while it is "
+        "guarded; null: no dwell alert",
+    )
+    schedule: list[Period] | None = Field(
+        None,
+        description=f"when the zone is guarded, in the hub's time zone: one period or a list, each {PERIOD_FORMAT}; "
+        "a period belongs to the day it starts; null: always. Guarded at all hours while the hub's clock is not "
+        "synchronised",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_polygon(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"points": TypeAdapter(Polygon).validate_python(data)}
+        if not isinstance(data, dict):
+            raise ValueError("expected a polygon [[x, y], ...] or a mapping with points:")
+        return data
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _one_period(cls, schedule: Any) -> Any:
+        return [schedule] if isinstance(schedule, str) else schedule
+
+    @model_validator(mode="after")
+    def _rule_for_schedule(self) -> Zone:
+        if self.schedule is not None and not self.guarded:
+            raise ValueError("a schedule says when the zone's rules apply, but it has none: add entered: true or dwell")
+        return self
+
+    @property
+    def guarded(self) -> bool:
+        return self.entered or self.dwell is not None
 
 
 class PiCameraConfig(Strict):
@@ -172,10 +256,16 @@ class CameraConfig(Strict):
         20.0, gt=0.0, le=3600.0,
         description="seconds without a new or changed frame before the camera counts as down and is reopened",
     )  # fmt: skip
-    zones: dict[Annotated[str, Field(pattern=ID_PATTERN)], Polygon] = Field(
+    zones: dict[Annotated[str, Field(pattern=ID_PATTERN)], Zone] = Field(
         default_factory=dict,
-        description="named polygons [[x, y], ...] (fractions of the picture); an object is in a zone "
-        "by the bottom centre of its box",
+        description="named areas: a polygon [[x, y], ...] (fractions of the picture), or a mapping with points "
+        "and rules; an object is in a zone by the bottom centre of its box",
+    )
+    lines: dict[Annotated[str, Field(pattern=ID_PATTERN)], CountingLine] = Field(
+        default_factory=dict, description="named counting lines"
+    )
+    counts_interval: float = Field(
+        300.0, ge=10.0, le=86400.0, description="seconds between the summaries of crossings of this camera's lines"
     )
     masks: list[Polygon] = Field(
         default_factory=list,
@@ -293,6 +383,21 @@ class HubConfig(Strict):
     cameras: list[CameraConfig] = Field(min_length=1, description="one entry per camera")
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="events waiting for the broker")
     log: LogConfig = Field(default_factory=LogConfig, description="logging to stderr (journald)")
+    timezone: str | None = Field(
+        None,
+        description="the hub's time zone for zone schedules, a zoneinfo name such as Asia/Ho_Chi_Minh; "
+        "default: the system's (TZ, else /etc/localtime)",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r}; expected a name like Asia/Ho_Chi_Minh") from None
+        return name
 
     @field_validator("cameras")
     @classmethod

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from agent.capture.worker import CameraWorker
-from agent.config import HubConfig
+from agent.config import CameraConfig, HubConfig
 from agent.configfile import EX_CONFIG, ConfigError, load_config
 from agent.detect.detector import Detector
 from agent.detect.model import ModelError, resolve_model
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 30.0  # seconds to wait for every camera's first frame before READY=1 anyway
 COMMAND_TIMEOUT = 10.0
 CAMERA_STOP_TIMEOUT = 5.0  # a capture thread still blocked in a read after this ends by itself
+# After a reload that changed something, the next one waits this long: a burst of reloads (a script,
+# an editor saving repeatedly) then restarts cameras at most once a second, each request answered
+# by the reload that covered it.
+RELOAD_INTERVAL = 1.0
 
 
 def run(config_path: Path) -> int:
@@ -88,7 +93,7 @@ class Agent:
         self.commands = CommandHandlers()
         self.commands.register("snapshot", self._in_main_loop(self._cmd_snapshot), CameraArgs)
         self.commands.register("set", self._in_main_loop(self._cmd_set), SetArgs)
-        self.commands.register("reload", self._in_main_loop(self._cmd_reload), NoArgs)
+        self.commands.register("reload", self._cmd_reload, NoArgs)
         self.uplink = Uplink(config, self.spool, self.commands)
         self.health = Health(config, config_path, self.detector, self.spool, self.uplink)
         self.workers: dict[str, CameraWorker] = {}
@@ -98,6 +103,9 @@ class Agent:
         # interrupted main loop holds (an Event's) would deadlock it.
         self._stop_requested = False
         self._reload_requested = False
+        self._reload_lock = threading.Lock()
+        self._reload_waiters: list[Future[dict[str, Any]]] = []  # reload commands the next reload answers
+        self._next_reload = 0.0  # monotonic time before which no reload is applied
         self._wake = threading.Event()  # set by capture threads on each new frame
         self._tasks: queue.Queue[tuple[Any, dict[str, Any], Future[dict[str, Any]]]] = queue.Queue()
 
@@ -111,7 +119,8 @@ class Agent:
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGHUP, self._request_reload)
         self.uplink.start()
-        self._start_cameras()
+        self._start_cameras(c for c in self.config.cameras if c.enabled)
+        log.info("hub %s: %d camera(s) started", self.config.hub_id, len(self.workers))
         self.watchdog.start()
         try:
             self._main_loop()
@@ -125,26 +134,21 @@ class Agent:
     def _request_reload(self, *_: object) -> None:
         self._reload_requested = True
 
-    def _start_cameras(self) -> None:
-        for camera in self.config.cameras:
-            if not camera.enabled:
-                continue
+    def _start_cameras(self, cameras: Iterable[CameraConfig]) -> None:
+        for camera in cameras:
             worker = CameraWorker(camera, on_state=self._camera_state, on_frame=self._wake.set)
             self.workers[camera.id] = worker
             self.pipelines[camera.id] = CameraPipeline(self.config, camera, self.detector)
             self.scheduler.add(camera.id, worker, camera.fps)
             worker.start()
-        log.info("hub %s: %d camera(s) started", self.config.hub_id, len(self.workers))
 
-    def _stop_cameras(self) -> None:
+    def _stop_cameras(self, camera_ids: Iterable[str]) -> None:
         # One shared deadline: cameras hung in a read must not add up past systemd's stop timeout.
         deadline = time.monotonic() + CAMERA_STOP_TIMEOUT
-        for camera_id, worker in list(self.workers.items()):
-            worker.stop(max(0.0, deadline - time.monotonic()))
-            self._send(self.pipelines[camera_id].finish())
+        for camera_id in list(camera_ids):
+            self.workers.pop(camera_id).stop(max(0.0, deadline - time.monotonic()))
+            self._send(self.pipelines.pop(camera_id).finish())
             self.scheduler.remove(camera_id)
-        self.workers.clear()
-        self.pipelines.clear()
 
     def _main_loop(self) -> None:
         started = time.monotonic()
@@ -152,9 +156,9 @@ class Agent:
         while not self._stop_requested:
             self.watchdog.progress()
             self._run_tasks()
-            if self._reload_requested:
+            if self._reload_requested and time.monotonic() >= self._next_reload:
                 self._reload_requested = False
-                self._apply_reload()
+                self._reload()
             self._wake.clear()  # before looking: a frame that lands after the look sets it again
             frame = self.scheduler.next_frame()
             if frame is not None:
@@ -192,7 +196,11 @@ class Agent:
     def _shutdown(self) -> None:
         self.notifier.stopping("stopping: closing open events and flushing the spool")
         self.watchdog.stop()
-        self._stop_cameras()
+        self._stop_cameras(self.workers)
+        with self._reload_lock:
+            for waiter in self._reload_waiters:
+                waiter.set_exception(CommandError("the agent is stopping; nothing was reloaded"))
+            self._reload_waiters.clear()
         self.uplink.stop()
         self.spool.close()
         log.info("stopped")
@@ -251,7 +259,35 @@ class Agent:
         self.health.camera_changed(camera, self.workers[camera].state())
         return {"camera": camera, "detect": detect}
 
-    def _cmd_reload(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _cmd_reload(self, _args: dict[str, Any]) -> dict[str, Any]:
+        """Runs on the command thread: asks the main loop for a reload and waits for the one that covers it."""
+        future: Future[dict[str, Any]] = Future()
+        with self._reload_lock:
+            self._reload_waiters.append(future)
+        self._reload_requested = True
+        self._wake.set()
+        try:
+            return future.result(timeout=COMMAND_TIMEOUT)
+        except TimeoutError:
+            raise CommandError("the agent is busy; the reload is still to come (see config_hash in status)") from None
+
+    def _reload(self) -> None:
+        """One reload for every request waiting (SIGHUP, commands): each gets its result."""
+        with self._reload_lock:
+            waiters, self._reload_waiters = self._reload_waiters, []
+        self.notifier.reloading()
+        try:
+            result = self._load_and_apply()
+        except CommandError as exc:
+            log.error("%s", exc)
+            for waiter in waiters:
+                waiter.set_exception(exc)
+        else:
+            for waiter in waiters:
+                waiter.set_result(result)
+        self.notifier.ready(self.health.summary_line(self.workers))
+
+    def _load_and_apply(self) -> dict[str, Any]:
         try:
             new = load_config(self.config_path)
             detector = self._load_detector(new) if new.detector != self.config.detector else self.detector
@@ -259,25 +295,28 @@ class Agent:
             raise CommandError("config refused, still running the previous one: " + "; ".join(exc.lines())) from None
         except (ModelError, RuntimeUnavailable, ValueError) as exc:  # ValueError: not a valid model file
             raise CommandError(f"model refused, still running the previous config: {exc}") from None
-        self._replace_config(new, detector)
-        return {"config_hash": self.health.config_hash}
-
-    def _apply_reload(self) -> None:
-        self.notifier.reloading()
-        try:
-            self._cmd_reload({})
-        except CommandError as exc:
-            log.error("%s", exc)
-        self.notifier.ready(self.health.summary_line(self.workers))
-
-    def _replace_config(self, new: HubConfig, detector: Detector) -> None:
         if (new.hub_id, new.mqtt, new.spool) != (self.config.hub_id, self.config.mqtt, self.config.spool):
             log.warning("hub_id, mqtt and spool changes take effect at the next restart")
             new = new.model_copy(update={"hub_id": self.config.hub_id})
-        setup_logging(new.log.level, new.log.format)
-        self._stop_cameras()
-        self.detector = self.health.detector = detector
+        restarted = self._replace_config(new, detector) if new != self.config else []
+        self.health.reconfigure(self.config, self.detector, restarted)
+        return {"config_hash": self.health.config_hash, "restarted": restarted}
+
+    def _replace_config(self, new: HubConfig, detector: Detector) -> list[str]:
+        """Switch to NEW, restarting only the cameras it changes; their ids."""
+        if new.log != self.config.log:
+            setup_logging(new.log.level, new.log.format)
+        wanted = {c.id: c for c in new.cameras if c.enabled}
+        # The hub-wide settings a pipeline is built from: a change there restarts every camera.
+        shared = (new.detector, new.tracker) != (self.config.detector, self.config.tracker)
+        stop = [cid for cid, w in self.workers.items() if shared or wanted.get(cid) != w.camera]
+        self._stop_cameras(stop)
+        self.detector = detector
         self.config = new
-        self.health.reconfigure(new)
-        self._start_cameras()
-        log.info("configuration reloaded from %s", self.config_path)
+        start = [c for cid, c in wanted.items() if cid not in self.workers]
+        self._start_cameras(start)
+        self._next_reload = time.monotonic() + RELOAD_INTERVAL
+        restarted = sorted({*stop, *(c.id for c in start)})
+        log.info("configuration reloaded from %s; cameras restarted: %s", self.config_path,
+                 ", ".join(restarted) or "none")
+        return restarted

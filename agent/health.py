@@ -8,7 +8,7 @@ import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,12 +47,15 @@ class Health:
         self._last_stats = time.monotonic()
         self._seen: dict[str, tuple[int, int]] = {}  # camera -> (frames, invocations) at the last stats
 
-    def reconfigure(self, config: HubConfig) -> None:
-        """After a reload: the new pipelines count from zero."""
+    def reconfigure(self, config: HubConfig, detector: Detector, restarted: Iterable[str]) -> None:
+        """After a reload: the RESTARTED cameras' new pipelines count from zero, the others go on."""
         self.config = config
-        self._seen.clear()
+        for camera_id in restarted:
+            self._seen.pop(camera_id, None)
         self.config_hash = _file_hash(self.config_path)
-        self.model_hash = sha256_of(self.detector.model)[:12]
+        if detector is not self.detector:
+            self.detector = detector
+            self.model_hash = sha256_of(detector.model)[:12]
         with self._lock:
             self._changed = True
 
@@ -120,7 +123,7 @@ class Health:
             "interval": round(interval, 1),
             "cameras": cameras,
             "detector": _percentiles(times),
-            "events": dict(events),  # `new` objects since the start or the last reload, by label
+            "events": dict(events),  # `new` objects by label since each camera (re)started
             "spool": self.spool.stats(),
             "system": self.meter.read(),
         }

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from types import TracebackType
 from typing import TextIO
 
 from agent.secrets import MaskingFilter
@@ -168,3 +169,22 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     root.addHandler(handler)
     root.setLevel(LEVELS[level.lower()])
     logging.captureWarnings(True)
+    # Python prints an uncaught exception straight to stderr, past the handler's masking filter;
+    # through logging its text (a URL with a password, say) is masked like any other line.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, traceback: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)
+        return
+    logging.getLogger("agent").critical("uncaught exception", exc_info=(kind, value, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return  # what the default hook does too
+    name = args.thread.name if args.thread else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+    logging.getLogger("agent").critical("uncaught exception in thread %s", name, exc_info=exc_info)

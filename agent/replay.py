@@ -120,7 +120,7 @@ class _Annotator:
             fourcc = cv2.VideoWriter_fourcc(*"mp4v")
             self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (image.shape[1], image.shape[0]))
         camera = self.pipeline.camera
-        draw_polygons(image, camera.zones.values(), (0, 255, 255))
+        draw_polygons(image, [zone.points for zone in camera.zones.values()], (0, 255, 255))
         draw_polygons(image, camera.masks, (60, 60, 60), fill=True)
         for det in self.pipeline.last_detections:
             draw_box(image, det.box, "", det.label, thick=1)

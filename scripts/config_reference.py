@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -42,7 +42,9 @@ def _nested(annotation: Any) -> tuple[type[BaseModel] | None, str]:
     if origin is list and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
         return args[0], "[]"
     if origin is dict and len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
-        return args[1], ".<label>"
+        # Keys chosen from a fixed list are labels; free ones are names the user gives.
+        key = "<label>" if getattr(args[0], "__origin__", None) is Literal else "<name>"
+        return args[1], f".{key}"
     return None, ""
 
 

@@ -8,13 +8,14 @@ import signal
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
 
 from agent.events import parse_event
 from tests.agent_process import AgentProcess, NotifySocket
-from tests.broker import Broker, Subscriber, wait_until
+from tests.broker import Broker, Subscriber, free_port, wait_until
 from tests.shared import MODEL, VTEST
 
 PREFIX = "test/village"
@@ -208,3 +209,101 @@ def test_events_spooled_before_a_sigkill_are_delivered_after_restart(
     replayed = [e for m in sub.on("/street/events") if (e := parse_event(m.payload, "street")).id in waiting]
     assert replayed and all(e.historical for e in replayed)
     assert second.stop() == 0
+
+
+def _runs(sub: Subscriber, camera: str) -> set[str]:
+    """The pipelines (their start, the first part of `obj`) that produced CAMERA's events so far."""
+    return {m.json()["obj"].split("-", 1)[0] for m in sub.on(f"/{camera}/events")}
+
+
+def _frames(sub: Subscriber, camera: str) -> list[int]:
+    """CAMERA's frame count in every status so far: it drops only when its capture is re-created."""
+    return [c[camera]["frames"] for m in sub.on("/status") if camera in (c := m.json()["cameras"])]
+
+
+def test_reload_restarts_only_the_cameras_whose_config_changed(
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
+) -> None:
+    yard = f"  - {{id: yard, source: {VTEST}, loop: true, fps: 5}}\n"
+    config = _config(tmp_path, broker.port, extra_camera=yard)
+    config.write_text(config.read_text().replace("fps: 10", "fps: 5"))
+    sub = subscribers(broker.port, f"{PREFIX}/#")
+    agent = agents(config)
+    assert sub.wait_for(lambda s: bool(_runs(s, "street")) and bool(_runs(s, "yard")), 60), agent.stderr()
+    reconnects = {cid: c["reconnects"] for cid, c in _status(sub)["cameras"].items()}
+    assert _command(sub, "set", "off", '{"id": "off", "camera": "street", "detect": false}')["ok"] is True
+
+    # A burst of reloads with the same config (a comment added does not change it): nothing restarts.
+    config.write_text("# edited, same settings\n" + config.read_text())
+    for i in range(6):
+        sub.client.publish(f"{PREFIX}/hub-t/cmd/reload", json.dumps({"id": f"r{i}"}), qos=1)
+        if i % 2:
+            agent.process.send_signal(signal.SIGHUP)
+    assert sub.wait_for(lambda s: all(_result(s, "reload", f"r{i}") for i in range(6)), 30)
+    results = [_result(sub, "reload", f"r{i}") for i in range(6)]
+    assert all(r and r["ok"] and r["restarted"] == [] for r in results), results
+    seen = {camera: len(_frames(sub, camera)) for camera in reconnects}
+    assert sub.wait_for(lambda s: all(len(_frames(s, c)) > seen[c] + 1 for c in seen), 20), "status refreshed"
+    for camera in reconnects:
+        assert _status(sub)["cameras"][camera]["reconnects"] == reconnects[camera]
+        assert _frames(sub, camera) == sorted(_frames(sub, camera)), f"{camera}: its capture was re-created"
+        assert len(_runs(sub, camera)) == 1, f"{camera}: its pipeline was re-created: {_runs(sub, camera)}"
+    assert _status(sub)["cameras"]["street"]["detect"] is False, "a kept pipeline keeps its `set`"
+
+    # A change to one camera restarts that camera only.
+    config.write_text(config.read_text().replace("loop: true, fps: 5", "loop: true, fps: 4"))
+    result = _command(sub, "reload", "change", '{"id": "change"}')
+    assert result["ok"] is True and result["restarted"] == ["yard"], result
+    assert sub.wait_for(lambda s: len(_runs(s, "yard")) == 2, 30), "yard runs a new pipeline"
+    assert sub.wait_for(lambda s: _frames(s, "yard") != sorted(_frames(s, "yard")), 15), "yard's capture restarts"
+    street = len(_frames(sub, "street"))
+    assert sub.wait_for(lambda s: len(_frames(s, "street")) > street, 10)
+    assert len(_runs(sub, "street")) == 1 and _frames(sub, "street") == sorted(_frames(sub, "street"))
+    assert agent.stop() == 0
+    assert "Traceback" not in agent.stderr()
+
+
+# Every character that breaks a naive `user:pass@` pattern, and non-ASCII: one camera each.
+PASSWORDS = ["p@ss", "a/b/c", "x:y:z", "50%off", "no#hash", "why?not", "two words", "mật khẩu", "p@/ :%#?ờ"]
+
+
+def test_no_password_leaves_the_running_agent(
+    tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
+) -> None:
+    """Cameras whose URL (password included) fails to open, in the WARNING log and in status; a reload
+    refused for a config whose numeric MQTT password has the wrong type: no password in any of it."""
+    dead = free_port()  # nothing listens there
+    cameras = "".join(
+        f"  - {{id: cam{i}, source: {json.dumps(f'rtsp://admin:{pw}@127.0.0.1:{dead}/s', ensure_ascii=False)}}}\n"
+        for i, pw in enumerate(PASSWORDS)
+    )
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"""\
+hub_id: hub-t
+mqtt: {{host: 127.0.0.1, port: {broker.port}, topic_prefix: {PREFIX}, username: hub, password: "mqtt pässwörd"}}
+detector: {{model: {MODEL}}}
+cameras:
+{cameras}spool: {{path: {tmp_path / "spool.db"}}}
+""")
+    sub = subscribers(broker.port, f"{PREFIX}/#")
+    agent = agents(config)
+
+    def all_failed(s: Subscriber) -> bool:
+        cams = _status(s).get("cameras", {})
+        return len(cams) == len(PASSWORDS) and all(c["last_error"] for c in cams.values())
+
+    assert sub.wait_for(all_failed, 30), agent.stderr()
+    config.write_text(config.read_text().replace('password: "mqtt pässwörd"', "password: 20242025, keepalive: x"))
+    refused = _command(sub, "reload", "r1", '{"id": "r1"}')
+    assert refused["ok"] is False and "mqtt.password" in refused["error"], refused
+    assert agent.stop() == 0
+
+    log = agent.stderr()
+    assert "WARNING agent.capture.worker: camera cam8 reconnecting: cannot open rtsp://***@127.0.0.1" in log, log
+    errors = {c["last_error"] for c in _status(sub)["cameras"].values()}
+    assert errors == {f"cannot open rtsp://***@127.0.0.1:{dead}/s"}, errors
+    reports = [m for m in sub.messages if m.topic.endswith(("/status", "/stats", "/result"))]
+    published = [json.dumps(m.json(), ensure_ascii=False) for m in reports]
+    for secret in [*PASSWORDS, "mqtt pässwörd", "20242025"]:
+        for text in (log, *published):
+            assert secret not in text and quote(secret, safe="") not in text, f"{secret!r} leaked: {text}"

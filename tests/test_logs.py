@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +26,12 @@ TIMESTAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    hooks = sys.excepthook, threading.excepthook
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
     logging.captureWarnings(False)
+    sys.excepthook, threading.excepthook = hooks
 
 
 def _lines(stream: io.StringIO) -> list[str]:
@@ -200,3 +203,26 @@ def test_the_limiter_forgets_old_kinds(limited) -> None:
     assert limiter.tracked_kinds == 2
     log.warning("kind A")  # forgotten, so shown again
     assert _lines(out).count("<4>WARNING test.limited: kind A") == 4
+
+
+def test_an_uncaught_exception_is_logged_with_its_secrets_masked() -> None:
+    """Python prints an uncaught exception itself, past logging's filters: in the agent it goes
+    through the log handler instead, masked, in the main thread and in any other."""
+    code = textwrap.dedent("""
+        import threading
+        from agent import secrets
+        from agent.logs import setup_logging
+        setup_logging()
+        secrets.register_url("rtsp://admin:p@/ :%#?ờ@10.0.0.5/s")
+        def fail():
+            raise RuntimeError("cannot open rtsp://admin:p@/ :%#?ờ@10.0.0.5/s")
+        thread = threading.Thread(target=fail, name="capture-gate")
+        thread.start()
+        thread.join()
+        fail()
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 1
+    assert "p@/ :%#?ờ" not in done.stderr, done.stderr
+    assert done.stderr.count("RuntimeError: cannot open rtsp://***@10.0.0.5/s") == 2, done.stderr
+    assert "CRITICAL agent: uncaught exception in thread capture-gate" in done.stderr

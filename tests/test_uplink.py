@@ -7,10 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agent import secrets
 from agent.events import EventFactory, ObjectEvent, parse_event
+from agent.uplink.commands import CommandError, CommandHandlers
 from agent.uplink.discovery import Presence, discovery_messages
 from agent.uplink.topics import Topics
 from tests.broker import Broker, Subscriber, wait_until
@@ -28,6 +32,7 @@ from tests.uplink_helpers import (
 )
 
 ROOT = "camhub/hub1"
+PASSWORD = "p@/ :%#?ờ"  # every character that breaks a naive user:pass@ pattern, and non-ASCII
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
@@ -87,6 +92,38 @@ def test_every_event_type_goes_through_the_spool_and_the_broker_unchanged(
     assert [received[e.id] for e in early] == [replace(e, historical=True) for e in early]
     assert [received[e.id] for e in live] == live
     assert all(m.topic == f"{ROOT}/cam2/events" for m in sub.on("/events"))
+
+
+def test_status_stats_and_results_leave_the_hub_masked(
+    broker: Broker, subscribers: Callable[..., Subscriber], uplinks: UplinkFactory
+) -> None:
+    """Whatever a camera, a library or a command handler put in them, nothing the uplink reports
+    carries a registered password, not even a value that JSON cannot hold (turned into text)."""
+    url = f"rtsp://admin:{PASSWORD}@10.0.0.5/s"
+    secrets.register_url(url)
+    handlers = CommandHandlers()
+
+    def refuse(_args: dict[str, Any]) -> dict[str, Any]:
+        raise CommandError(f"cannot open {url}")
+
+    handlers.register("refuse", refuse)
+    handlers.register("echo", lambda _args: {"file": Path("/etc/camhub") / PASSWORD})
+    sub = subscribers(broker.port, f"{ROOT}/#")
+    uplink, _ = uplinks(broker.port, commands=handlers)
+    try:
+        assert connected(uplink)
+        uplink.set_status({"cameras": {"gate": {"last_error": f"cannot open {url}"}}})
+        uplink.publish_stats({"note": [url]})
+        for name in ("refuse", "echo"):
+            sub.client.publish(f"{ROOT}/cmd/{name}", json.dumps({"id": name}), qos=1)
+        reports = ("/status", "/stats", "/cmd/refuse/result", "/cmd/echo/result")
+        assert sub.wait_for(lambda s: all(s.on(topic) for topic in reports))
+    finally:
+        secrets.forget_all()
+    texts = [json.dumps(json.loads(sub.on(topic)[-1].payload), ensure_ascii=False) for topic in reports]
+    assert not [t for t in texts if PASSWORD in t], texts
+    assert all("***" in t for t in texts), texts
+    assert "cannot open rtsp://***@10.0.0.5/s" in texts[0]
 
 
 def test_status_is_resent_on_reconnect_and_stats_dropped_offline(

@@ -182,3 +182,55 @@ def test_a_thousand_garbage_commands_leave_the_agent_up_and_its_memory_flat(
     assert end - warm < 8 * 1024, f"RSS grew from {warm} KiB to {end} KiB"
     assert driver.terminate() == 0
     print(f"\ncommand flood: {counts}, RSS {warm} -> {end} KiB")
+
+
+def _answered(sub: Subscriber, name: str, request_id: str) -> list[dict[str, Any]]:
+    return [a for m in sub.on(f"/cmd/{name}/result") if (a := json.loads(m.payload))["id"] == request_id]
+
+
+def _ping_until_answered(sub: Subscriber, request_id: str) -> None:
+    """One worker answers in arrival order: once a ping published now is answered, whatever the
+    broker delivered at subscribe time (retained messages) has been handled too."""
+
+    def answered() -> bool:
+        if sub.client.is_connected():
+            sub.client.publish(f"{ROOT}/cmd/ping", json.dumps({"id": request_id}), qos=1)
+        return sub.wait_for(lambda s: bool(_answered(s, "ping", request_id)), 1.0)
+
+    assert wait_until(answered, 30), f"ping {request_id} never answered"
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_a_retained_command_acts_once_never_at_a_connect_or_reconnect(
+    protocol: str, broker: Broker, subscribers: Callable[..., Subscriber], uplinks: UplinkFactory
+) -> None:
+    applied: list[dict[str, Any]] = []
+    handlers = CommandHandlers()
+    handlers.register("set", lambda args: applied.append(args) or args, SetArgs)  # type: ignore[func-returns-value]
+    sub = subscribers(broker.port, f"{ROOT}/cmd/+/result")
+    stale = b'{"id":"stale","camera":"cam1","enabled":false}'
+    sub.client.publish(f"{ROOT}/cmd/set", stale, qos=1, retain=True).wait_for_publish(5)
+
+    uplink, _ = uplinks(broker.port, commands=handlers, protocol=protocol)
+    assert connected(uplink)
+    _ping_until_answered(sub, "p1")
+    assert applied == [], "a retained command published before the agent started was run"
+    if protocol == "3.1.1":  # delivered with the retain flag: answered, not run
+        [answer] = _answered(sub, "set", "stale")
+        assert answer["ok"] is False and answer["error"].startswith("ignored: a retained message"), answer
+    else:  # MQTT 5: the broker was asked not to send it at all
+        assert _answered(sub, "set", "stale") == []
+
+    # A live command acts, even one its sender published with the retain flag set ...
+    live = b'{"id":"live","camera":"cam1","enabled":true}'
+    sub.client.publish(f"{ROOT}/cmd/set", live, qos=1, retain=True).wait_for_publish(5)
+    assert sub.wait_for(lambda s: bool(_answered(s, "set", "live")), 10)
+    assert _answered(sub, "set", "live")[0]["ok"] is True and len(applied) == 1
+
+    # ... and only once: the broker hands it over again after a reconnect, and it is not run again.
+    broker.restart()
+    assert wait_until(lambda: uplink.connection()["reconnects"] >= 1 and uplink.connection()["connected"], 30)
+    _ping_until_answered(sub, "p2")
+    assert len(applied) == 1, f"re-applied after a reconnect: {applied}"
+    if protocol == "3.1.1":
+        assert [a["ok"] for a in _answered(sub, "set", "live")] == [True, False]

@@ -63,7 +63,7 @@ class OpenCVSource:
 
     def open(self) -> None:
         if self.is_file and not Path(str(self.target)).is_file():
-            raise SourceError(f"no such file: {self.target}")
+            raise SourceError(f"no such file: {self.describe()}")  # perhaps a mistyped URL, with its password
         # Without these two, a silent or hung stream blocks open()/read() for ~30 s.
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout * 1000),

@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from agent.detect.geometry import foot
 from agent.detect.labels import load_labels
 from agent.detect.runtime import RuntimeName, load_interpreter
 
@@ -31,8 +32,7 @@ class Detection:
 
     @property
     def foot(self) -> tuple[float, float]:
-        """Bottom centre: where a person or vehicle touches the ground."""
-        return (self.box[0] + self.box[2]) / 2, self.box[3]
+        return foot(self.box)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,4 +25,4 @@ class CameraFilter:
         return [d for d in detections if self.keep(d)]
 
     def zones_of(self, det: Detection) -> list[str]:
-        return [name for name, polygon in self.zones.items() if inside(det.foot, polygon)]
+        return [name for name, zone in self.zones.items() if inside(det.foot, zone.points)]

@@ -7,6 +7,11 @@ from collections.abc import Sequence
 Point = tuple[float, float]
 
 
+def foot(box: Sequence[float]) -> Point:
+    """Bottom centre of a box: where a person or vehicle touches the ground."""
+    return (box[0] + box[2]) / 2, box[3]
+
+
 def inside(point: Point, polygon: Sequence[Point]) -> bool:
     """Ray casting: is POINT inside POLYGON (points on the edge may go either way)."""
     x, y = point

@@ -5,6 +5,9 @@ Every request that passes the rate limit is answered on `.../cmd/{name}/result`
 with `{"id": ..., "ok": true, ...}` or `{"id": ..., "ok": false, "error": "..."}`.
 Requests over the rate limit, or whose topic does not name a command, are
 ignored (answering a flood would multiply it) and counted.
+
+A command acts once, when it is published: a retained one, which the broker
+hands over again at every (re)connect, is answered as ignored and not run.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_ID_CHARS = 64
 QUEUE_SIZE = 16  # requests waiting for the worker; more are dropped (the rate limit keeps this rare)
 BURST_SECONDS = 5.0
+RETAINED_ERROR = (
+    "ignored: a retained message; a command acts only when it is published, never again at a reconnect "
+    "(publish commands with retain=false)"
+)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
-Publish = Callable[[str, bytes], object]
+Publish = Callable[[str, dict[str, Any]], object]  # (topic, result): the uplink serialises it
 
 
 class CommandError(Exception):
@@ -67,8 +74,8 @@ class CommandHandlers:
     def names(self) -> list[str]:
         return sorted(self._handlers)
 
-    def run(self, name: str, payload: bytes, max_payload: int) -> dict[str, Any]:
-        """Answer one request; never raises."""
+    def run(self, name: str, payload: bytes, max_payload: int, retained: bool = False) -> dict[str, Any]:
+        """Answer one request (RETAINED: the broker kept it from before); never raises."""
         if len(payload) > max_payload:
             return _error(None, f"payload too large: {len(payload)} bytes, at most {max_payload}")
         try:
@@ -80,6 +87,8 @@ class CommandHandlers:
         request_id = request.pop("id", None)
         if not _valid_id(request_id):
             return _error(None, f"id must be a string of 1 to {MAX_ID_CHARS} characters or an integer")
+        if retained:
+            return _error(request_id, RETAINED_ERROR)
         entry = self._handlers.get(name)
         if entry is None:
             return _error(request_id, f"unknown command {name!r}; expected one of: {', '.join(self.names())}")
@@ -146,13 +155,13 @@ class CommandServer:
         self._max_payload = max_payload
         self._bucket = TokenBucket(rate, max(1.0, math.ceil(rate * BURST_SECONDS)))
         self._publish = publish
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(QUEUE_SIZE)
+        self._queue: queue.Queue[tuple[str, bytes, bool] | None] = queue.Queue(QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._last_limit_log = -math.inf
         self.counts = {"received": 0, "answered": 0, "ignored": 0, "rate_limited": 0}
 
-    def submit(self, topic: str, payload: bytes) -> None:
-        """Called from paho's thread; never raises, never blocks."""
+    def submit(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Called from paho's thread; never raises, never blocks. RETAINED: the message's retain flag."""
         try:
             self.counts["received"] += 1
             name = self._topics.command_name(topic)
@@ -162,7 +171,7 @@ class CommandServer:
             if not self._bucket.take():
                 self._limited()
                 return
-            self._queue.put_nowait((name, payload))
+            self._queue.put_nowait((name, payload, retained))
         except queue.Full:
             self._limited()
         except Exception:
@@ -192,13 +201,12 @@ class CommandServer:
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            name, payload = item
+            name, payload, retained = item
             try:
-                result = self.handlers.run(name, payload, self._max_payload)
+                result = self.handlers.run(name, payload, self._max_payload, retained)
                 if not result["ok"]:
                     log.info("command %s (id %.64r) refused: %s", name, result["id"], result["error"])
-                body = json.dumps(result, separators=(",", ":"), default=str).encode()
-                self._publish(self._topics.result(name), body)
+                self._publish(self._topics.result(name), result)
                 self.counts["answered"] += 1
             except Exception:
                 log.exception("answering command %s failed", name)

@@ -10,6 +10,10 @@ Threads:
   and turns PUBACKs into spool deletes (or topic holds, when the broker refused);
 - commands (commands.CommandServer): answers requests.
 
+Status, stats and command results leave the hub through `_report`, which masks
+every secret in them: whatever a camera, a library or a config error put in a
+message, no password reaches the broker.
+
 A session's unacknowledged events simply stay in the spool and are published
 again by the next session (at least once; consumers de-duplicate by id), so
 nothing depends on paho's in-memory queue. `_io_lock` guards the swap of the
@@ -32,9 +36,11 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.config import HubConfig
 from agent.events import MAX_BYTES, Event, mark_historical, too_large
+from agent.secrets import mask, mask_data
 from agent.uplink import discovery
 from agent.uplink.commands import CommandHandlers, CommandServer
 from agent.uplink.security import describe_connect_error, resolve_password, tls_context
@@ -135,12 +141,12 @@ class Uplink:
 
     def set_status(self, status: dict[str, Any]) -> None:
         """Retained on `status`; sent now if connected and again on every (re)connect."""
-        self._status = json.dumps(status, separators=(",", ":"), default=str).encode()
+        self._status = _report(status)
         self._publish(self.topics.status, self._status, 1, True)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """QoS 0, not spooled: dropped while offline (the next one supersedes it)."""
-        self._publish(self.topics.stats, json.dumps(stats, separators=(",", ":"), default=str).encode(), 0, False)
+        self._publish(self.topics.stats, _report(stats), 0, False)
 
     def publish_snapshot(self, camera: str, jpeg: bytes) -> bool:
         """QoS 1, not spooled; returns False when offline (nothing was sent)."""
@@ -241,7 +247,10 @@ class Uplink:
         self._wake.set()
 
     def _on_command(self, _c: mqtt.Client, _g: int, message: mqtt.MQTTMessage) -> None:
-        self._commands.submit(message.topic, message.payload)
+        # The flag is set only on a message the broker kept from before this subscription (with
+        # MQTT 3.1.1; MQTT 5 brokers are asked not to send those at all): such a command already
+        # acted, or was never meant to act at each reconnect.
+        self._commands.submit(message.topic, message.payload, bool(message.retain))
 
     def _on_ha_status(self, _c: mqtt.Client, _g: int, message: mqtt.MQTTMessage) -> None:
         if message.payload == b"online":
@@ -256,8 +265,8 @@ class Uplink:
             info = self._client.publish(topic, payload, qos=qos, retain=retain)
         return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
-    def _publish_result(self, topic: str, payload: bytes) -> None:
-        self._publish(topic, payload, 1, False)
+    def _publish_result(self, topic: str, result: dict[str, Any]) -> None:
+        self._publish(topic, _report(result), 1, False)
 
     # -- connection thread -----------------------------------------------
 
@@ -362,7 +371,9 @@ class Uplink:
             client.publish(self.topics.availability, b"online", qos=1, retain=True)
             if self._status is not None:
                 client.publish(self.topics.status, self._status, qos=1, retain=True)
-            topics = [(self.topics.commands, 1)]
+            # MQTT 5 can spare the link the retained commands, which are ignored anyway.
+            commands = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            topics: list[tuple[str, Any]] = [(self.topics.commands, commands if self._mqtt.protocol == "5" else 1)]
             if self._discovery:
                 topics.append((discovery.status_topic(self._config), 1))
             client.subscribe(topics)
@@ -488,6 +499,11 @@ class Uplink:
         else:
             self.counts["lost"] += 1
             log.error("spool failed (%s) while offline: event LOST (%d so far)", exc, self.counts["lost"])
+
+
+def _report(value: dict[str, Any]) -> bytes:
+    """VALUE as compact JSON, every secret in it masked (also in values that are not JSON types)."""
+    return json.dumps(mask_data(value), separators=(",", ":"), default=lambda v: mask(str(v))).encode()
 
 
 def _connack_problem(answered: bool, code: ReasonCode | None) -> str:

@@ -1,0 +1,106 @@
+"""Evidence pictures: a small JPEG of the object an event is about, with enough of its surroundings to be
+recognised, under a daily byte budget that keeps pictures from eating a village's data plan.
+
+A picture is encoded only once the budget has granted it, so the hub never spends CPU on a picture it would not
+send. The budget reserves the end of each day's allowance for the more important kinds: an ordinary `new`
+picture may use only the first part of it, a `left` picture more, an `alert` all of it. A day of busy traffic can
+therefore never leave a night alert without its picture.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from agent.annotate import draw_polygons
+from agent.detect.detector import Box
+
+Polygon = Sequence[tuple[float, float]]
+KINDS = ("alert", "left", "new")  # most important first
+SHARES = {"alert": 1.0, "left": 0.8, "new": 0.5}  # the part of a day's budget each kind may reach
+MIN_QUALITY, MAX_QUALITY = 20, 90
+MIN_SIDE = 48  # below this a picture shows nothing useful: give up instead
+
+
+def crop_with_context(image: np.ndarray, box: Box, context: float) -> np.ndarray:
+    """The part of IMAGE around BOX (normalised), widened by CONTEXT box sizes on every side, never smaller than
+    a quarter of the picture's width, so a small far object keeps the scene that makes it meaningful."""
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = box
+    half_w = max((x2 - x1) * (0.5 + context), 0.125)
+    half_h = max((y2 - y1) * (0.5 + context), 0.125 * width / height)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, right = int(max(cx - half_w, 0.0) * width), int(min(cx + half_w, 1.0) * width)
+    top, bottom = int(max(cy - half_h, 0.0) * height), int(min(cy + half_h, 1.0) * height)
+    return image[top : max(bottom, top + 1), left : max(right, left + 1)]
+
+
+def evidence_jpeg(
+    image: np.ndarray,
+    box: Box,
+    masks: Sequence[Polygon],
+    target_bytes: int,
+    context: float = 1.0,
+    max_side: int = 480,
+) -> bytes | None:
+    """A JPEG of BOX in IMAGE with MASKS painted black, the best quality that fits TARGET_BYTES; None if not even
+    a tiny low-quality picture fits."""
+    picture = image.copy()
+    draw_polygons(picture, masks, (0, 0, 0), fill=True)  # before cropping: a mask may cover part of the crop
+    picture = crop_with_context(picture, box, context)
+    scale = max_side / max(picture.shape[:2])
+    if scale < 1.0:
+        picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    while min(picture.shape[:2]) >= MIN_SIDE:
+        data = _best_quality(picture, target_bytes)
+        if data is not None:
+            return data
+        picture = cv2.resize(picture, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+    return None
+
+
+def _best_quality(picture: np.ndarray, target_bytes: int) -> bytes | None:
+    """Binary search over JPEG quality: size grows with quality, so a few encodes find the best that fits."""
+    best: bytes | None = None
+    low, high = MIN_QUALITY, MAX_QUALITY
+    while low <= high:
+        quality = (low + high) // 2
+        ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok and len(data) <= target_bytes:
+            best, low = data.tobytes(), quality + 1
+        else:
+            high = quality - 1
+    return best
+
+
+class EvidenceBudget:
+    """Picture bytes per calendar day (the hub's local time), shared by kind of event (see SHARES)."""
+
+    def __init__(self, daily_bytes: int, clock: Callable[[], float] = time.time) -> None:
+        self.daily_bytes = daily_bytes
+        self._clock = clock
+        self._day = self._today()
+        self.used = 0
+        self.refused = dict.fromkeys(KINDS, 0)
+
+    def _today(self) -> str:
+        return time.strftime("%Y-%m-%d", time.localtime(self._clock()))
+
+    def room(self, kind: str) -> int:
+        """Bytes a picture of KIND may still take today."""
+        today = self._today()
+        if today != self._day:
+            self._day, self.used = today, 0
+        return max(int(self.daily_bytes * SHARES[kind]) - self.used, 0)
+
+    def spend(self, nbytes: int) -> None:
+        self.used += nbytes
+
+    def refuse(self, kind: str) -> None:
+        self.refused[kind] += 1
+
+    def stats(self) -> dict[str, object]:
+        return {"day": self._day, "bytes": self.used, "budget": self.daily_bytes, "refused": dict(self.refused)}
