@@ -24,14 +24,15 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic validates typing's own only from Python 3.12
 
-from agent.track.tracker import Track, TrackEvent
+from agent.rules import findings
+from agent.rules.findings import Direction, Reason
+from agent.track.tracker import TrackEvent
 
 SCHEMA_VERSION = 2
 COUNTS_VERSION = 1
 MAX_BYTES = 4096  # the largest event is ~300 bytes; a larger one is a bug upstream
 
 Box = tuple[float, float, float, float]
-Direction = Literal["in", "out"]
 # label -> crossings, per direction (both always there)
 DirectionCounts = TypedDict("DirectionCounts", {"in": dict[str, int], "out": dict[str, int]})
 
@@ -114,11 +115,13 @@ class AlertEvent(Event):
 
     type: Literal["alert"] = "alert"
     zone: str
-    reason: Literal["entered", "dwell"]
+    reason: Reason
     score: float
     box: Box  # the object's
+    since: float  # when its stay in the zone began
     ts: float
     evidence: bool = False
+    clock_unsynced: bool = False  # the clock was not yet synchronised: a scheduled zone was guarded at any hour
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,17 +259,16 @@ class EventFactory:
             start=_wall(track.start, wall_offset), ts=_wall(event.ts, wall_offset),
         )  # fmt: skip
 
-    def cross(self, track: Track, line: str, direction: Direction, mono: float, wall_offset: float) -> CrossEvent:
-        return CrossEvent(camera=self.camera, id=self._id(track.id), label=track.label, line=line, dir=direction,
-                          ts=_wall(mono, wall_offset))  # fmt: skip
+    def cross(self, found: findings.Cross, wall_offset: float) -> CrossEvent:
+        return CrossEvent(camera=self.camera, id=self._id(found.track.id), label=found.track.label, line=found.line,
+                          dir=found.dir, ts=_wall(found.ts, wall_offset))  # fmt: skip
 
-    def alert(
-        self, track: Track, zone: str, reason: Literal["entered", "dwell"], mono: float, wall_offset: float,
-        evidence: bool = False,
-    ) -> AlertEvent:  # fmt: skip
+    def alert(self, found: findings.Alert, wall_offset: float, evidence: bool = False) -> AlertEvent:
+        track = found.track
         return AlertEvent(
-            camera=self.camera, id=self._id(track.id), label=track.label, zone=zone, reason=reason,
-            score=round(track.score, 2), box=_box(track.box), ts=_wall(mono, wall_offset), evidence=evidence,
+            camera=self.camera, id=self._id(track.id), label=track.label, zone=found.zone, reason=found.reason,
+            score=round(track.score, 2), box=_box(track.box), since=_wall(found.since, wall_offset),
+            ts=_wall(found.ts, wall_offset), evidence=evidence, clock_unsynced=found.clock_unsynced,
         )  # fmt: skip
 
     def left(
@@ -278,6 +280,14 @@ class EventFactory:
             camera=self.camera, id=self._id(near_id), label=near_label, zone=zone, box=_box(box),
             since=_wall(appeared, wall_offset), ts=_wall(mono, wall_offset), evidence=evidence,
         )  # fmt: skip
+
+
+    def counts(self, found: findings.Counts, wall_offset: float) -> Counts:
+        lines: dict[str, DirectionCounts] = {
+            name: {"in": dict(per["in"]), "out": dict(per["out"])} for name, per in found.lines.items()
+        }
+        return Counts(camera=self.camera, start=_wall(found.start, wall_offset), end=_wall(found.end, wall_offset),
+                      lines=lines)  # fmt: skip
 
 
 def _box(box: Box) -> Box:

@@ -12,6 +12,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from agent.events import Event, EventFactory
+from agent.rules.findings import Alert, Cross
 from agent.track.tracker import Track, TrackEvent
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -48,7 +49,7 @@ def one_of_each(factory: EventFactory) -> list[Event]:
     moto = track(2, "motorcycle")
     return [
         *(factory.presence(TrackEvent(kind, track(), 101.0), WALL) for kind in ("new", "update", "end")),
-        factory.cross(moto, "road", "in", 102.0, WALL),
-        factory.alert(moto, "yard", "dwell", 103.0, WALL, evidence=True),
+        factory.cross(Cross("road", "in", moto, 102.0), WALL),
+        factory.alert(Alert("yard", "dwell", moto, 103.0, 83.0, clock_unsynced=True), WALL, evidence=True),
         factory.left("dump_site", (0.6, 0.7, 0.65, 0.78), 104.0, 2, "motorcycle", 134.0, WALL, evidence=True),
     ]

@@ -212,8 +212,8 @@ def test_events_spooled_before_a_sigkill_are_delivered_after_restart(
 
 
 def _runs(sub: Subscriber, camera: str) -> set[str]:
-    """The pipelines (their start, the first part of `obj`) that produced CAMERA's events so far."""
-    return {m.json()["obj"].split("-", 1)[0] for m in sub.on(f"/{camera}/events")}
+    """The pipelines (their start, the first part of an event's object id) that produced CAMERA's events so far."""
+    return {parse_event(m.payload, camera).obj.split("-", 1)[0] for m in sub.on(f"/{camera}/events")}
 
 
 def _frames(sub: Subscriber, camera: str) -> list[int]:

@@ -3,6 +3,7 @@ parsing, and agreement between the types and the JSON Schemas in schemas/."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -11,7 +12,6 @@ import pytest
 from agent.events import (
     EVENT_TYPES,
     MAX_BYTES,
-    Counts,
     EventFactory,
     MessageError,
     mark_historical,
@@ -19,6 +19,7 @@ from agent.events import (
     parse_event,
     too_large,
 )
+from agent.rules import findings
 from agent.track.tracker import TrackEvent
 from tests.contract import SCHEMAS, WALL, one_of_each, problems, track
 
@@ -78,7 +79,7 @@ def test_the_schema_names_exactly_the_fields_of_each_type() -> None:
         branches.update(dict.fromkeys(rule["if"]["properties"]["type"]["enum"], branch))
     assert set(branches) == set(EVENT_TYPES)
     for event in one_of_each(EventFactory("gate", epoch=1000.0)):
-        flags = {"historical": True, **({"evidence": True} if hasattr(event, "evidence") else {})}
+        flags = {f.name: True for f in dataclasses.fields(event) if f.type == "bool"}  # evidence, historical...
         every_key = json.loads(replace(event, **flags).encode())
         no_flags = json.loads(replace(event, **dict.fromkeys(flags, False)).encode())
         assert set(branches[event.type]["properties"]) == set(every_key)
@@ -113,7 +114,8 @@ def test_size_check() -> None:
 
 def test_counts_round_trip_and_schema() -> None:
     lines = {"road": {"in": {"motorcycle": 41, "car": 2}, "out": {"motorcycle": 37}}, "lane": {"in": {}, "out": {}}}
-    counts = Counts(camera="gate", start=WALL, end=WALL + 300, lines=lines)  # type: ignore[arg-type]
+    counts = EventFactory("gate").counts(findings.Counts(100.0, 400.0, lines), WALL)  # type: ignore[arg-type]
+    assert (counts.start, counts.end, counts.lines) == (WALL + 100, WALL + 400, lines)
     line = counts.encode()
     assert problems("hub/gate/counts", line) == [] and parse_counts(line, "gate") == counts
     assert problems("hub/gate/counts", mark_historical(line)) == []
