@@ -300,6 +300,8 @@ def test_presence_follows_objects_not_events() -> None:
     assert presence.update(_seen("r-c-1", "end", "motorcycle", 2)) == []
     assert presence.update(_seen("r-c-2", "update", "person", 3)) == [("c", "person", True), ("c", "vehicle", False)]
     assert presence.update(_seen("r-c-2", "end", "person", 4)) == [("c", "person", False)]
+    rules = [e for e in one_of_each(EventFactory("c")) if not isinstance(e, ObjectEvent)]
+    assert [presence.update(e) for e in rules] == [[], [], []]  # cross, alert, left: no one came or went
 
 
 def test_discovery_topics_are_unique_per_entity() -> None:
