@@ -22,6 +22,7 @@ from agent.detect.detector import Detector
 from agent.events import EventFactory, mark_historical, parse_event
 from agent.rules.findings import Alert, Cross
 from agent.track.tracker import Track, TrackEvent
+from tests.contract import Left
 
 WALL = 1_795_904_000.0
 
@@ -48,13 +49,14 @@ def main() -> None:
                   start=100.0, last_seen=101.0, confirmed=True)  # fmt: skip
     new = TrackEvent("new", track, 101.0)
     alert = Alert("yard", "dwell", track, 101.0, 81.0, clock_unsynced=False)
+    left = Left("dump", track.box, 90.0, 101.0, 7, "person")
     payload = factory.presence(new, WALL).encode()
     cases: dict[str, Callable[[], object]] = {
         "v1 dict + json.dumps (the old way)": lambda: v1(factory, new),
         "v2 new/update/end: build + encode": lambda: factory.presence(new, WALL).encode(),
         "v2 cross: build + encode": lambda: factory.cross(Cross("road", "in", track, 101.0), WALL).encode(),
         "v2 alert: build + encode": lambda: factory.alert(alert, WALL).encode(),
-        "v2 left: build + encode": lambda: factory.left("dump", track.box, 90.0, 7, "person", 101.0, WALL).encode(),
+        "v2 left: build + encode": lambda: factory.left(left, WALL).encode(),
         "mark a spooled payload historical": lambda: mark_historical(payload),
         "parse (consumers, tests)": lambda: parse_event(payload, "gate"),
     }
