@@ -1,4 +1,4 @@
-"""The durable spool on its own: order, acks, holds, bounds, damage and SIGKILL."""
+"""The durable spool on its own: order, acks, holds, bounds, damage, salvage, its path and SIGKILL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.uplink.spool import PROBE_GRACE_S, ROW_OVERHEAD, Spool
+from agent.uplink.spool import PROBE_GRACE_S, ROW_OVERHEAD, Spool, SpoolError, check_spool_path
 from tests.shared import REPO
 
 MB = 1024 * 1024
@@ -218,3 +218,58 @@ def test_disk_full_evicts_the_oldest_tenth_and_stores_the_new_event(tmp_path: Pa
     assert stats["evicted"] == 20 and stats["depth"] == 181
     assert [r.id for r in spool.pending(500)] == [*ids[20:], new]
     spool.close()
+
+
+def test_a_directory_is_refused_and_never_moved(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "models").mkdir(parents=True)
+    (state / "models" / "detect.tflite").write_bytes(b"model")
+    with pytest.raises(SpoolError, match="is a directory"):
+        Spool(state, MB, 3600.0)
+    assert "is a directory" in (check_spool_path(state) or "")
+    assert (state / "models" / "detect.tflite").read_bytes() == b"model"
+    assert [p.name for p in tmp_path.iterdir()] == ["state"]  # nothing moved aside, nothing created
+    (tmp_path / "spool.db-wal").mkdir()
+    assert "spool.db-wal is a directory" in (check_spool_path(tmp_path / "spool.db") or "")
+    assert check_spool_path(tmp_path / "other.db") is None
+
+
+def _readable(path: Path, ids: range) -> set[int]:
+    """The rows of a damaged spool that SQLite can still read, one id at a time."""
+    readable = set()
+    with sqlite3.connect(path) as db:
+        for i in ids:
+            try:
+                if db.execute("SELECT topic, payload, qos, created FROM events WHERE id = ?", (i,)).fetchone():
+                    readable.add(i)
+            except sqlite3.DatabaseError:
+                pass
+    return readable
+
+
+def _damage(good: bytes, page: int, case: Path) -> Path:
+    """A copy of the spool GOOD in the directory CASE, with one page of garbage."""
+    data = bytearray(good)
+    data[page * 4096 : (page + 1) * 4096] = bytes(range(256)) * 16
+    case.mkdir()
+    (case / "spool.db").write_bytes(bytes(data))
+    return case / "spool.db"
+
+
+def test_salvage_recovers_every_readable_row_around_a_bad_page(tmp_path: Path) -> None:
+    path = tmp_path / "good.db"
+    spool = Spool(path, 100 * MB, 86400.0)
+    ids = range(1, 401)
+    for i in ids:
+        spool.put("cam/events", f'{{"id":"{i}"}}'.encode() + b" " * 300)
+    spool.close()
+    good = path.read_bytes()
+    pages = len(good) // 4096
+    for n, page in enumerate([pages // 2, *range(pages)]):  # the middle first, then every position in turn
+        readable = _readable(_damage(good, page, tmp_path / f"copy{n}"), ids)
+        if n == 0:
+            assert 300 < len(readable) < 400  # one page's rows are lost, and only those
+        spool = Spool(_damage(good, page, tmp_path / f"bad{n}"), MB, 86400.0)
+        assert {r.id for r in spool.pending(1000)} == readable, f"page {page} of {pages}"
+        assert spool.salvaged == len(readable) and (spool.moved_aside is not None or len(readable) == 400)
+        spool.close()
