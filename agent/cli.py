@@ -12,9 +12,9 @@ from pathlib import Path
 import yaml
 
 from agent import __version__, secrets
-from agent.configfile import EX_CONFIG, ConfigError, load_config
+from agent.configfile import load_config
 from agent.detect.model import ModelError
-from agent.detect.runtime import RuntimeUnavailable
+from agent.errors import EX_CONFIG, ConfigError, StartupError
 
 log = logging.getLogger("agent")
 
@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
-    except (ModelError, RuntimeUnavailable) as exc:
-        print(f"camhub-agent: {exc}", file=sys.stderr)
+    except StartupError as exc:
+        print(f"camhub-agent: {secrets.mask(str(exc))}", file=sys.stderr)
         return EX_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
+    config = load_config(args.file, startup_checks=True)
     effective = secrets.mask_data(config.model_dump(mode="json"))  # camera URLs carry passwords too
     print(yaml.safe_dump(effective, sort_keys=False, allow_unicode=True), end="")
     print(f"# {args.file}: OK", file=sys.stderr)

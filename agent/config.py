@@ -38,16 +38,68 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FieldError(ValueError):
+    """A validation error about one key below the value being validated (AT: its path from there),
+    so that the message can name that key and its line rather than the whole list or file."""
+
+    def __init__(self, message: str, at: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.at = at
+
+
 def _check_polygon(points: list[Point]) -> list[Point]:
     if len(points) < 3:
         raise ValueError(f"a polygon needs at least 3 points [x, y], got {len(points)}")
+    n = len(points)
+    for i in range(n):
+        if points[i] == points[(i + 1) % n]:
+            raise ValueError(f"point {(i + 1) % n + 1} repeats point {i + 1}; expected each corner once")
+    crossing = _first_crossing(points)
+    if crossing is not None:
+        (a, b), (c, d) = ((k + 1, (k + 1) % n + 1) for k in crossing)
+        raise ValueError(
+            f"the side from point {a} to {b} crosses the side from point {c} to {d} (counted from 1); "
+            "expected the points in order around the area"
+        )
     area2 = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True))
     if abs(area2) < 1e-6:
         raise ValueError("the polygon's points are in a line: it covers no area")
     return points
 
 
-Polygon = Annotated[list[Point], AfterValidator(_check_polygon)]
+def _first_crossing(points: list[Point]) -> tuple[int, int] | None:
+    """The first two sides (by their first point) that cross or touch, other than neighbours at their shared point."""
+    n = len(points)
+    sides = [(points[i], points[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 2, n - 1 if i == 0 else n):
+            if _segments_meet(*sides[i], *sides[j]):
+                return i, j
+    return None
+
+
+def _segments_meet(a: Point, b: Point, c: Point, d: Point) -> bool:
+    o1, o2, o3, o4 = _turn(a, b, c), _turn(a, b, d), _turn(c, d, a), _turn(c, d, b)
+    if o1 != o2 and o3 != o4:
+        return True
+    return any(
+        turn == 0 and _within(p, q, r) for turn, p, q, r in ((o1, a, c, b), (o2, a, d, b), (o3, c, a, d), (o4, c, b, d))
+    )
+
+
+def _turn(p: Point, q: Point, r: Point) -> int:
+    cross = (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    return (cross > 0) - (cross < 0)
+
+
+def _within(p: Point, q: Point, r: Point) -> bool:
+    """Q, on the line through P and R, lies between them."""
+    return min(p[0], r[0]) <= q[0] <= max(p[0], r[0]) and min(p[1], r[1]) <= q[1] <= max(p[1], r[1])
+
+
+# More corners than anyone draws by hand; it bounds the crossing check (which compares every two sides).
+MAX_POINTS = 32
+Polygon = Annotated[list[Point], Field(max_length=MAX_POINTS), AfterValidator(_check_polygon)]
 LabelName = Literal[TRACKED_LABELS]  # type: ignore[valid-type]
 
 
@@ -258,18 +310,22 @@ class CameraConfig(Strict):
     )  # fmt: skip
     zones: dict[Annotated[str, Field(pattern=ID_PATTERN)], Zone] = Field(
         default_factory=dict,
+        max_length=16,
         description="named areas: a polygon [[x, y], ...] (fractions of the picture), or a mapping with points "
-        "and rules; an object is in a zone by the bottom centre of its box",
+        "and rules; an object is in a zone by the bottom centre of its box. At most 16 zones of at most "
+        f"{MAX_POINTS} points: every zone is tested for every detection",
     )
     lines: dict[Annotated[str, Field(pattern=ID_PATTERN)], CountingLine] = Field(
-        default_factory=dict, description="named counting lines"
+        default_factory=dict, max_length=16, description="named counting lines; at most 16"
     )
     counts_interval: float = Field(
         300.0, ge=10.0, le=86400.0, description="seconds between the summaries of crossings of this camera's lines"
     )
     masks: list[Polygon] = Field(
         default_factory=list,
-        description="polygons where objects and motion are ignored, painted black on snapshots",
+        max_length=16,
+        description="polygons where objects and motion are ignored, painted black on snapshots; "
+        f"at most 16 of at most {MAX_POINTS} points",
     )
     motion: MotionConfig = Field(default_factory=MotionConfig, description="the motion gate")
     picamera: PiCameraConfig = Field(default_factory=PiCameraConfig, description="Pi camera streams")
@@ -279,9 +335,29 @@ class CameraConfig(Strict):
     def _source(cls, source: str) -> str:
         if not source.strip():
             raise ValueError("empty source; expected a file path, rtsp://..., usb:N, /dev/videoN or picamera")
-        if "://" in source and not re.match(r"^(rtsp|rtsps|http|https)://[^/\s]+", source):
-            raise ValueError("unsupported URL; expected rtsp://, rtsps://, http:// or https://")
-        return source
+        if _URL.match(source) or _DEVICE.match(source):
+            return source
+        urlish = _URLISH.match(source)
+        if urlish is None:
+            return source  # a video file
+        if urlish.group(2) != "://":
+            raise ValueError(f"looks like a URL with a mistyped scheme; expected {_URL_FORMS}")
+        if urlish.group(1).lower() in _SCHEMES:
+            raise ValueError(f"URL without a host; expected {_URL_FORMS}")
+        raise ValueError(f"unsupported URL scheme {urlish.group(1)!r}; expected {_URL_FORMS}")
+
+
+_SCHEMES = ("rtsp", "rtsps", "http", "https")
+_URL = re.compile(rf"(?i)^({'|'.join(_SCHEMES)})://[^/\s]+")
+_DEVICE = re.compile(r"^(usb:\d+|picamera(:\d+)?|/dev/.+)$")
+# `word:`, `word//` or `word://` at the start: meant as a URL (`rtsp:/`, `rtsp//`, `rstp://`), not a file name.
+_URLISH = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)(://|:|//)")
+_URL_FORMS = "rtsp://host/path (with user:password@ before the host), rtsps://, http:// or https://"
+
+
+def is_file_source(source: str) -> bool:
+    """SOURCE names a video file (what is not a URL nor a camera device)."""
+    return not (_URL.match(source) or _DEVICE.match(source) or _URLISH.match(source))
 
 
 class TLSConfig(Strict):
@@ -312,11 +388,12 @@ class MQTTConfig(Strict):
     host: str = Field("localhost", min_length=1, description="the commune server's MQTT broker")
     port: int = Field(1883, ge=1, le=65535, description="its port (8883 for TLS)")
     failover: list[BrokerAddress] = Field(
-        default_factory=list, description="brokers [{host, port}] tried in turn while the first is unreachable"
+        default_factory=list,
+        max_length=8,
+        description="brokers [{host, port}] tried in turn while the first is unreachable; at most 8, "
+        "since each unreachable one adds its connect timeout to every round",
     )
-    topic_prefix: str = Field(
-        "camhub", pattern=TOPIC_PATTERN, description="topics are <topic_prefix>/<hub_id>/..."
-    )
+    topic_prefix: str = Field("camhub", pattern=TOPIC_PATTERN, description="topics are <topic_prefix>/<hub_id>/...")
     client_id: str | None = Field(None, description="MQTT client id; default: camhub-<hub_id>")
     protocol: Literal["3.1.1", "5"] = Field("5", description="MQTT version; 5 reports refused publishes")
     keepalive: int = Field(30, ge=5, le=3600, description="seconds; the Last Will fires ~1.5x this after a hang")
@@ -375,12 +452,20 @@ class LogConfig(Strict):
     format: Literal["text", "json"] = Field("text", description="text lines, or one JSON object per line")
 
 
+MAX_CAMERAS = 16
+
+
 class HubConfig(Strict):
     hub_id: Annotated[str, Field(pattern=ID_PATTERN, description="this hub's name, unique in the commune")]
     mqtt: MQTTConfig = Field(default_factory=MQTTConfig, description="the uplink")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="the model")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="when objects become events")
-    cameras: list[CameraConfig] = Field(min_length=1, description="one entry per camera")
+    cameras: list[CameraConfig] = Field(
+        min_length=1,
+        max_length=MAX_CAMERAS,
+        description=f"one entry per camera; at most {MAX_CAMERAS}: one Pi decodes every stream and its one "
+        "detector serves the cameras in turn, so beyond a handful each camera gets too few detector runs",
+    )
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="events waiting for the broker")
     log: LogConfig = Field(default_factory=LogConfig, description="logging to stderr (journald)")
     timezone: str | None = Field(
@@ -402,20 +487,24 @@ class HubConfig(Strict):
     @field_validator("cameras")
     @classmethod
     def _unique_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
-        seen: set[str] = set()
-        for cam in cameras:
+        seen: dict[str, int] = {}
+        for i, cam in enumerate(cameras):
             if cam.id in seen:
-                raise ValueError(f"duplicate camera id {cam.id!r}; each camera needs its own id")
-            seen.add(cam.id)
+                raise FieldError(
+                    f"duplicate camera id {cam.id!r} (cameras[{seen[cam.id]}] has it); each camera needs its own id",
+                    (i, "id"),
+                )
+            seen[cam.id] = i
         return cameras
 
     @model_validator(mode="after")
     def _recheck_within_end(self) -> HubConfig:
         for i, cam in enumerate(self.cameras):
             if cam.motion.enabled and cam.motion.recheck * 2 > self.tracker.end_after:
-                raise ValueError(
-                    f"cameras[{i}].motion.recheck ({cam.motion.recheck}) must be at most half of tracker.end_after "
-                    f"({self.tracker.end_after}): objects standing still would end between two re-checks"
+                raise FieldError(
+                    f"{cam.motion.recheck} must be at most half of tracker.end_after "
+                    f"({self.tracker.end_after}): objects standing still would end between two re-checks",
+                    ("cameras", i, "motion", "recheck"),
                 )
         return self
 

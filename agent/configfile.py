@@ -8,87 +8,117 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent import secrets
-from agent.config import ID_PATTERN, TOPIC_PATTERN, HubConfig
+from agent import safeyaml, secrets, startup
+from agent.config import ID_PATTERN, TOPIC_PATTERN, FieldError, HubConfig
+from agent.errors import EX_CONFIG, ConfigError, ConfigProblem, Loc
 
-EX_CONFIG = 78  # sysexits.h EX_CONFIG: systemd and volunteers both read it as "fix the config"
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-Loc = tuple[str | int, ...]
+__all__ = ["EX_CONFIG", "ConfigError", "ConfigProblem", "load_config"]
+
+MAX_BYTES = 1024 * 1024  # a hub's config is a few KB; refused before parsing, beyond this nothing is risked
+_REFERENCE = re.compile(r"\$\{([^}]*)\}?")
+_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _PATTERNS = {
     ID_PATTERN: "1 to 32 lowercase letters, digits, '-' or '_'",
     TOPIC_PATTERN: "MQTT topic text without '#', '+' or spaces",
 }
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
-    line: int
-    path: str
-    message: str
+def load_config(file: Path, environ: dict[str, str] | None = None, *, startup_checks: bool = False) -> HubConfig:
+    """Parse and validate FILE; raises ConfigError with every problem found.
 
-
-class ConfigError(Exception):
-    """A configuration that cannot be used; `str()` gives one line per problem."""
-
-    def __init__(self, file: Path, problems: list[ConfigProblem]) -> None:
-        self.file = file
-        self.problems = problems
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        return [
-            secrets.mask(f"{self.file}:{p.line}: {p.path + ': ' if p.path else ''}{p.message}") for p in self.problems
-        ]
-
-
-def load_config(file: Path, environ: dict[str, str] | None = None) -> HubConfig:
-    """Parse and validate FILE; raises ConfigError with every problem found."""
-    env = dict(os.environ if environ is None else environ)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(file, [ConfigProblem(0, "", f"cannot read the file: {reason}")]) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(file, [ConfigProblem(line, "", f"YAML syntax error: {reason}")]) from None
+    With STARTUP_CHECKS, also everything `run` needs before its main loop (the model loads,
+    TLS files, password file, spool path): `check-config` and `run` refuse the same files."""
+    root = _compose(file, _read_text(file))
     if root is None or not isinstance(root, yaml.MappingNode):
         line = root.start_mark.line + 1 if root is not None else 1
         raise ConfigError(file, [ConfigProblem(line, "", "expected a mapping of keys (hub_id:, cameras:, ...)")])
-    reader = _NodeReader(env)
+    reader = _NodeReader(dict(os.environ if environ is None else environ))
     data = reader.read(root, ())
     if reader.problems:
-        raise ConfigError(file, reader.problems)
+        raise ConfigError(file, sorted(reader.problems, key=lambda p: p.line))
     try:
         config = HubConfig.model_validate(data)
     except ValidationError as exc:
         problems = sorted((_problem(err, reader.lines) for err in exc.errors()), key=lambda p: p.line)
         raise ConfigError(file, problems) from None
-    problems = _file_problems(config, reader.lines)
-    if problems:
-        raise ConfigError(file, problems)
+    found = startup.file_problems(config)
+    if not found and startup_checks:
+        found = startup.run_problems(config)
+    if found:
+        raise ConfigError(file, [ConfigProblem(_line_for(loc, reader.lines), _dotted(loc), m) for loc, m in found])
     return config
 
 
+def _read_text(file: Path) -> str:
+    def refuse(line: int, message: str) -> ConfigError:
+        return ConfigError(file, [ConfigProblem(line, "", message)])
+
+    try:
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(0, "not a regular file; expected a YAML file")
+        if info.st_size > MAX_BYTES:
+            raise refuse(0, f"{info.st_size} bytes; expected a config of at most {MAX_BYTES // 1024} KB")
+        with file.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)  # the file may have grown since stat()
+    except OSError as exc:
+        raise refuse(0, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise refuse(0, f"more than {MAX_BYTES} bytes; expected a config of at most {MAX_BYTES // 1024} KB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise refuse(
+            line, f"byte 0x{data[exc.start]:02x} at column {column} is not UTF-8; expected a file saved as UTF-8"
+        ) from None
+
+
+def _compose(file: Path, text: str) -> yaml.Node | None:
+    try:
+        return safeyaml.compose(text)
+    except safeyaml.Refused as exc:
+        line, reason = exc.problem_mark.line + 1, exc.problem
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, reason = (mark.line + 1 if mark else 0), f"YAML syntax error: {exc.problem or exc.context}"
+        reason += _character_at(text, mark)
+    except yaml.reader.ReaderError as exc:  # a control character: position counts characters
+        line, reason = text.count("\n", 0, exc.position) + 1, f"YAML syntax error: {exc.reason}"
+    except yaml.YAMLError as exc:
+        line, reason = 0, f"YAML syntax error: {exc}"
+    raise ConfigError(file, [ConfigProblem(line, "", reason)])
+
+
+def _character_at(text: str, mark: yaml.Mark | None) -> str:
+    """The character a syntax error points at, when seeing it helps (a tab, an odd symbol)."""
+    lines = text.splitlines()
+    if mark is None or mark.line >= len(lines) or mark.column >= len(lines[mark.line]):
+        return ""
+    char = lines[mark.line][mark.column]
+    if char == "\t":
+        return " ('\\t'); indent with spaces, not tabs"
+    return "" if char.isalnum() or char.isspace() else f" ({char!r})"
+
+
 class _NodeReader:
-    """Turns a composed YAML node tree into plain data, remembering the line of
-    every key and list item and substituting `${VAR}` / `${VAR:-default}`."""
+    """Turns a composed YAML node tree into plain data, remembering the line of every key and
+    list item, resolving merge keys (`<<: *defaults`) and substituting `${VAR}` / `${VAR:-default}`."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.lines: dict[Loc, int] = {}
         self.problems: list[ConfigProblem] = []
+        self._scalars = yaml.SafeLoader("")  # constructs scalar values (int, float, bool...) from their nodes
 
     def read(self, node: yaml.Node, loc: Loc) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
@@ -96,47 +126,92 @@ class _NodeReader:
             return self._mapping(node, loc)
         if isinstance(node, yaml.SequenceNode):
             return [self.read(item, (*loc, i)) for i, item in enumerate(node.value)]
-        value = yaml.SafeLoader(" ").construct_object(node, deep=True)
+        value = self._scalar(node, loc)
         if isinstance(value, str) and "${" in value:
             value = self._substitute(value, loc, node.start_mark.line + 1)
         _register_secret(loc, value)
         return value
 
+    def _scalar(self, node: yaml.ScalarNode, loc: Loc) -> Any:
+        try:
+            return self._scalars.construct_object(node)
+        except (yaml.YAMLError, ValueError, KeyError, OverflowError):  # `!!int abc`, `!!bool maybe`, a 13th month
+            self._problem(node, loc, f"not a valid {safeyaml.short_tag(node.tag)}")
+            return None
+
     def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = str(yaml.SafeLoader(" ").construct_object(key_node))
-            line = key_node.start_mark.line + 1
-            if key in out:
-                first = self.lines[(*loc, key)]
-                self.problems.append(
-                    ConfigProblem(line, _dotted((*loc, key)), f"duplicate key (first given on line {first})")
-                )
+        own, merged = self._pairs(node, loc)
+        for key_node, value_node, is_merged in [(*p, False) for p in own] + [(*p, True) for p in merged]:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self._problem(key_node, loc, "a key must be a plain word; expected key: value")
                 continue
-            self.lines[(*loc, key)] = line
+            key = str(self._scalar(key_node, loc))
+            if not loc and key.startswith("x-"):
+                continue  # a place for anchors that cameras merge (`x-camera: &camera {...}`)
+            if key in out:
+                if not is_merged:  # a merged key never overrides the mapping's own nor an earlier merge
+                    first = self.lines[(*loc, key)]
+                    self._problem(key_node, (*loc, key), f"duplicate key (first given on line {first})")
+                continue
+            self.lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = self.read(value_node, (*loc, key))
         return out
 
+    def _pairs(self, node: yaml.MappingNode, loc: Loc) -> tuple[list[Any], list[Any]]:
+        """NODE's own key/value pairs, and those its `<<` keys merge in (their own first, then theirs)."""
+        own, merged = [], []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                own.append((key_node, value_node))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self._problem(source, loc, "`<<` merges a mapping; expected <<: *name or <<: [*a, *b]")
+                    continue
+                inner_own, inner_merged = self._pairs(source, loc)
+                merged += inner_own + inner_merged
+        return own, merged
+
     def _substitute(self, value: str, loc: Loc, line: int) -> str:
         def one(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in self.env:
-                return self.env[name]
-            if default is not None:
-                return default
+            name = _NAME.fullmatch(match.group(1)) if match.group(0).endswith("}") else None
+            if name is None:
+                shown = "" if _is_secret(loc) else f" {match.group(0)}"
+                self.problems.append(
+                    ConfigProblem(
+                        line, _dotted(loc),
+                        f"bad variable reference{shown}; expected ${{NAME}} or ${{NAME:-default}}, "
+                        "NAME made of letters, digits and _",
+                    )
+                )  # fmt: skip
+                return ""
+            if name.group(1) in self.env:
+                return self.env[name.group(1)]
+            if name.group(2) is not None:
+                return name.group(2)
             self.problems.append(
                 ConfigProblem(
-                    line, _dotted(loc), f"environment variable {name} is not set; set it or write ${{{name}:-default}}"
+                    line, _dotted(loc),
+                    f"environment variable {name.group(1)} is not set; set it or write ${{{name.group(1)}:-default}}",
                 )
-            )
+            )  # fmt: skip
             return ""
 
-        return _ENV.sub(one, value)
+        return _REFERENCE.sub(one, value)
+
+    def _problem(self, node: yaml.Node, loc: Loc, message: str) -> None:
+        self.problems.append(ConfigProblem(node.start_mark.line + 1, _dotted(loc), message))
+
+
+def _is_secret(loc: Loc) -> bool:
+    return loc[-1:] == ("password",)
 
 
 def _register_secret(loc: Loc, value: Any) -> None:
     """Secrets are registered as they are read, before validation, so that even an error about them is masked."""
-    if loc[-1:] == ("password",):
+    if _is_secret(loc):
         secrets.register(value)
     elif loc[-1:] == ("source",) and isinstance(value, str):
         secrets.register_url(value)
@@ -155,6 +230,9 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
 
 def _problem(err: Any, lines: dict[Loc, int]) -> ConfigProblem:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
+    error = (err.get("ctx") or {}).get("error")
+    if isinstance(error, FieldError):
+        loc += error.at
     return ConfigProblem(_line_for(loc, lines), _dotted(loc), _explain(err, loc))
 
 
@@ -173,8 +251,11 @@ def _explain(err: Any, loc: Loc) -> str:
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     got = err.get("input")
+    message = err["msg"][0].lower() + err["msg"][1:]
+    if _is_secret(loc):  # never echoed, however short or oddly typed
+        return message + ("; write it in quotes" if isinstance(got, int | float) else "")
     shown = f" (got {got!r})" if isinstance(got, str | int | float | bool) or got is None else ""
-    return err["msg"][0].lower() + err["msg"][1:] + shown
+    return message + shown
 
 
 def _allowed_keys(loc: Loc) -> list[str]:
@@ -201,43 +282,3 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
-
-
-def _file_problems(config: HubConfig, lines: dict[Loc, int]) -> list[ConfigProblem]:
-    """Checks that need the file system: files named by the config must be readable."""
-    checks: list[tuple[Loc, Path | None]] = [
-        (("detector", "model"), config.detector.model),
-        (("detector", "labels"), config.detector.labels),
-        (("mqtt", "password_file"), config.mqtt.password_file),
-        (("mqtt", "tls", "ca_file"), config.mqtt.tls.ca_file),
-        (("mqtt", "tls", "cert_file"), config.mqtt.tls.cert_file),
-        (("mqtt", "tls", "key_file"), config.mqtt.tls.key_file),
-    ]
-    checks += [
-        (("cameras", i, "source"), Path(cam.source))
-        for i, cam in enumerate(config.cameras)
-        if _is_file_source(cam.source)
-    ]
-    problems = []
-    for loc, path in checks:
-        if path is not None and not os.access(path, os.R_OK):
-            why = "does not exist" if not path.exists() else "is not readable by this user"
-            problems.append(
-                ConfigProblem(_line_for(loc, lines), _dotted(loc), f"file {path} {why}; expected a readable file")
-            )
-        elif loc == ("detector", "model") and path is not None and not _is_tflite(path):
-            problems.append(
-                ConfigProblem(
-                    _line_for(loc, lines), _dotted(loc), f"file {path} is not a TFLite model (no TFL3 header)"
-                )
-            )
-    return problems
-
-
-def _is_file_source(source: str) -> bool:
-    return "://" not in source and not re.match(r"^(usb:\d+|/dev/|picamera)", source)
-
-
-def _is_tflite(path: Path) -> bool:
-    with path.open("rb") as f:
-        return f.read(8)[4:8] == b"TFL3"

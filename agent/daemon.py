@@ -25,10 +25,11 @@ from pydantic import BaseModel, ConfigDict
 
 from agent.capture.worker import CameraWorker
 from agent.config import CameraConfig, HubConfig
-from agent.configfile import EX_CONFIG, ConfigError, load_config
+from agent.configfile import load_config
 from agent.detect.detector import Detector
 from agent.detect.model import ModelError, resolve_model
 from agent.detect.runtime import RuntimeUnavailable
+from agent.errors import EX_CONFIG, ConfigError, StartupError
 from agent.events import Event
 from agent.frame import Frame
 from agent.health import Health
@@ -53,7 +54,7 @@ RELOAD_INTERVAL = 1.0
 
 def run(config_path: Path) -> int:
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, startup_checks=True)  # the same checks as check-config
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EX_CONFIG
@@ -61,7 +62,7 @@ def run(config_path: Path) -> int:
     faulthandler.enable()  # a watchdog SIGABRT then leaves every thread's stack in the journal
     try:
         agent = Agent(config_path, config)
-    except (ModelError, RuntimeUnavailable) as exc:
+    except StartupError as exc:
         log.error("%s", exc)
         return EX_CONFIG
     except SpoolError as exc:

@@ -21,6 +21,8 @@ mqtt:
   host: 127.0.0.1
 detector:
   model: {MODEL}
+spool:
+  path: /tmp/camhub-test-spool/spool.db
 cameras:
   - id: gate
     source: {VTEST}
@@ -29,7 +31,12 @@ cameras:
 # (name, yaml, expected line, expected message after "FILE:LINE: ")
 CORPUS = [
     ("syntax", "hub_id: a\ncameras: [\n  - id: x\n", 3, r"YAML syntax error: .*"),
-    ("tab-indent", "hub_id: a\ncameras:\n\t- id: x\n", 3, r"YAML syntax error: found character '\\t'.*"),
+    (
+        "tab-indent",
+        "hub_id: a\ncameras:\n\t- id: x\n",
+        3,
+        r"YAML syntax error: found character .*'\\t'.*; indent with spaces, not tabs",
+    ),
     ("not-a-mapping", "- just\n- a list\n", 1, r"expected a mapping of keys .*"),
     ("empty-file", "", 1, r"expected a mapping of keys .*"),
     ("missing-hub", "cameras:\n  - {id: a, source: rtsp://h/s}\n", 1, r"hub_id: required key is missing"),
@@ -87,8 +94,8 @@ CORPUS = [
     (
         "duplicate-camera",
         "hub_id: a\ncameras:\n  - {id: a, source: rtsp://h/s}\n  - {id: a, source: rtsp://h/t}\n",
-        2,
-        r"cameras: duplicate camera id 'a'; each camera needs its own id",
+        4,
+        r"cameras\[1\]\.id: duplicate camera id 'a' \(cameras\[0\] has it\); each camera needs its own id",
     ),
     (
         "duplicate-key",
@@ -118,7 +125,7 @@ CORPUS = [
         "bad-url",
         "hub_id: a\ncameras:\n  - {id: a, source: 'ftp://h/s'}\n",
         3,
-        r"cameras\[0\]\.source: unsupported URL; expected rtsp://, rtsps://, http:// or https://",
+        r"cameras\[0\]\.source: unsupported URL scheme 'ftp'; expected rtsp://host/path .*, rtsps://, http:// or https://",
     ),
     (
         "missing-video-file",
@@ -156,6 +163,74 @@ CORPUS = [
         "hub_id: a\nmqtt:\n  tls:\n    cert_file: /etc/hostname\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
         3,
         r"mqtt\.tls: cert_file and key_file go together: give both or neither",
+    ),
+    (
+        "mistyped-scheme-one-slash",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rtsp:/admin:pw@h/s'}\n",
+        3,
+        r"cameras\[0\]\.source: looks like a URL with a mistyped scheme; expected rtsp://host/path .*",
+    ),
+    (
+        "mistyped-scheme-no-colon",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rtsp//admin:pw@h/s'}\n",
+        3,
+        r"cameras\[0\]\.source: looks like a URL with a mistyped scheme; expected rtsp://host/path .*",
+    ),
+    (
+        "mistyped-scheme-letters",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rstp://admin:pw@h/s'}\n",
+        3,
+        r"cameras\[0\]\.source: unsupported URL scheme 'rstp'; expected rtsp://host/path .*",
+    ),
+    (
+        "url-without-host",
+        "hub_id: a\ncameras:\n  - {id: a, source: 'rtsp:///s'}\n",
+        3,
+        r"cameras\[0\]\.source: URL without a host; expected rtsp://host/path .*",
+    ),
+    (
+        "numeric-password",
+        "hub_id: a\nmqtt:\n  password: 12\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.password: input should be a valid string; write it in quotes",
+    ),
+    (
+        "too-many-cameras",
+        "hub_id: a\ncameras:\n" + "".join(f"  - {{id: c{i}, source: rtsp://h/{i}}}\n" for i in range(17)),
+        2,
+        r"cameras: list should have at most 16 items after validation, not 17",
+    ),
+    (
+        "too-many-points",
+        "hub_id: a\ncameras:\n  - id: a\n    source: rtsp://h/s\n    masks:\n      - "
+        + str([[i / 100, (i % 2) / 2] for i in range(33)])
+        + "\n",
+        6,
+        r"cameras\[0\]\.masks\[0\]: list should have at most 32 items after validation, not 33",
+    ),
+    (
+        "too-many-failover",
+        "hub_id: a\nmqtt:\n  failover:\n" + "    - {host: b}\n" * 9 + "cameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.failover: list should have at most 8 items after validation, not 9",
+    ),
+    (
+        "space-in-variable",
+        "hub_id: a\nmqtt:\n  host: ${MQTT HOST}\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.host: bad variable reference \$\{MQTT HOST\}; expected \$\{NAME\} or \$\{NAME:-default\}, .*",
+    ),
+    (
+        "unclosed-variable",
+        "hub_id: a\nmqtt:\n  host: ${MQTT_HOST\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.host: bad variable reference \$\{MQTT_HOST; expected .*",
+    ),
+    (
+        "bad-variable-in-a-password",
+        "hub_id: a\nmqtt:\n  password: 'x${PW D}y'\ncameras:\n  - {id: a, source: rtsp://h/s}\n",
+        3,
+        r"mqtt\.password: bad variable reference; expected .*",
     ),
     (
         "bad-prefix",
@@ -258,7 +333,7 @@ def test_recheck_must_fit_twice_in_end_after(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(file, environ={})
     assert caught.value.lines() == [
-        f"{file}:1: cameras[0].motion.recheck (4.0) must be at most half of tracker.end_after (5.0): "
+        f"{file}:11: cameras[0].motion.recheck: 4.0 must be at most half of tracker.end_after (5.0): "
         "objects standing still would end between two re-checks"
     ]
 
@@ -269,3 +344,15 @@ def test_readme_config_reference_is_current() -> None:
     assert done.stdout.strip() in (REPO / "README.md").read_text(), (
         "README.md's configuration reference is stale: run scripts/config_reference.py --write README.md"
     )
+
+
+@pytest.mark.parametrize("form", ["rtsp:/", "rtsp//", "rstp://", "rtsp:", ""])
+def test_a_mistyped_camera_url_never_shows_its_password(tmp_path: Path, form: str) -> None:
+    password = "p@/ :%#?ờ mật"
+    file = tmp_path / "hub.yaml"
+    file.write_text(f"hub_id: a\ncameras:\n  - id: a\n    source: '{form}admin:{password}@10.0.0.5/s'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file, environ={})
+    text = str(caught.value)
+    assert re.match(rf"{re.escape(str(file))}:4: cameras\[0\]\.source: .*URL", text), text
+    assert "p@/" not in text and "ờ" not in text and "mật" not in text and "%#?" not in text, text

@@ -171,7 +171,7 @@ def test_unusable_spool_path_exits_78_with_the_reason(tmp_path: Path, agents: Ca
     config.write_text(config.read_text().replace(str(tmp_path / "spool.db"), "/proc/camhub/spool.db"))
     agent = agents(config)
     assert agent.process.wait(30) == 78
-    assert "spool.path /proc/camhub/spool.db" in agent.stderr()
+    assert f"{config}:" in agent.stderr() and "spool.path: /proc/camhub/spool.db cannot be created" in agent.stderr()
     assert "Traceback" not in agent.stderr()
 
 

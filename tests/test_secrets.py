@@ -17,7 +17,7 @@ import pytest
 from agent import secrets
 from agent.configfile import ConfigError, load_config
 from agent.logs import setup_logging
-from tests.shared import REPO
+from tests.shared import MODEL, REPO
 
 # Every character that breaks a naive `user:pass@` pattern, and non-ASCII.
 PASSWORDS = ["p@ss", "a/b/c", "x:y:z", "50%off", "no#hash", "why?not", "two words", "mật khẩu", "p@/ :%#?ờ"]
@@ -98,7 +98,10 @@ def test_a_config_error_never_echoes_a_password(tmp_path: Path) -> None:
 
 def test_check_config_output_masks_camera_passwords(tmp_path: Path) -> None:
     file = tmp_path / "hub.yaml"
-    file.write_text("hub_id: a\ncameras:\n  - {id: a, source: 'rtsp://admin:p@/ :%#?ờ@10.0.0.5/s'}\n")
+    file.write_text(
+        f"hub_id: a\ndetector: {{model: {MODEL}}}\nspool: {{path: {tmp_path / 'spool.db'}}}\n"
+        "cameras:\n  - {id: a, source: 'rtsp://admin:p@/ :%#?ờ@10.0.0.5/s'}\n"
+    )
     done = subprocess.run(
         [sys.executable, "-m", "agent", "check-config", str(file)], capture_output=True, text=True, cwd=REPO
     )

@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
+from agent.errors import StartupError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_URL = (
@@ -25,8 +27,8 @@ DEFAULT_MODEL_SHA256 = "e4b118e5e4531945de2e659742c7c590f7536f8d0ed26d135abcfe83
 MODEL_FILENAME = "detect.tflite"
 
 
-class ModelError(RuntimeError):
-    pass
+class ModelError(StartupError):
+    """No usable model file, or a download that failed."""
 
 
 def state_dir() -> Path:

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from agent.errors import StartupError
+
 log = logging.getLogger(__name__)
 RuntimeName = Literal["auto", "litert", "tflite"]
 
@@ -20,8 +22,8 @@ class Interpreter(Protocol):
     def invoke(self) -> None: ...
 
 
-class RuntimeUnavailable(RuntimeError):
-    pass
+class RuntimeUnavailable(StartupError):
+    """Neither TFLite runtime can be imported."""
 
 
 def _interpreter_class(name: str) -> type:

@@ -41,24 +41,33 @@ def _read_secret(path: Path) -> str | None:
     return secret
 
 
+class TLSFileError(ValueError):
+    """A certificate or key file that cannot be loaded; KEY names its key under mqtt.tls."""
+
+    def __init__(self, key: str, path: Path | None, problem: str) -> None:
+        super().__init__(f"mqtt.tls.{key}: {path} {problem}")
+        self.key = key
+        self.problem = problem
+
+
 def tls_context(tls: TLSConfig) -> ssl.SSLContext | None:
     """A client context: TLS 1.2 or newer, server certificate and hostname checked
     (hostname only skipped with `insecure`); None when TLS is off.
-    Raises ValueError naming the file when a certificate or key cannot be loaded."""
+    Raises TLSFileError naming the file when a certificate or key cannot be loaded."""
     if not tls.enabled:
         return None
     try:
         context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
     except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"mqtt.tls.ca_file {tls.ca_file}: cannot load the CA certificate: {exc}") from None
+        raise TLSFileError("ca_file", tls.ca_file, _unloadable(exc, "PEM CA certificate")) from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if tls.cert_file is not None:
         try:
             context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
         except (OSError, ssl.SSLError) as exc:
-            raise ValueError(
-                f"mqtt.tls.cert_file {tls.cert_file} / key_file {tls.key_file}: cannot load them: {exc}"
-            ) from None
+            if not _is_certificate(tls.cert_file):
+                raise TLSFileError("cert_file", tls.cert_file, _unloadable(exc, "PEM certificate")) from None
+            raise TLSFileError("key_file", tls.key_file, _unloadable(exc, "PEM private key of cert_file")) from None
     if tls.insecure:
         context.check_hostname = False
         log.warning(
@@ -66,6 +75,20 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext | None:
             "anyone holding a certificate from this CA can pose as the broker"
         )
     return context
+
+
+def _is_certificate(path: Path) -> bool:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError):
+        return False
+    return True
+
+
+def _unloadable(exc: OSError, expected: str) -> str:
+    if isinstance(exc, ssl.SSLError) or not exc.strerror:
+        return f"cannot be loaded; expected a {expected}"
+    return f"cannot be read ({exc.strerror}); expected a {expected}"
 
 
 def describe_connect_error(exc: BaseException) -> str:
