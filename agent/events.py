@@ -177,7 +177,8 @@ def too_large(payload: bytes) -> bool:
 def parse_event(payload: bytes | str, camera: str) -> Event:
     """The event in PAYLOAD, received on CAMERA's events topic; MessageError says what is wrong."""
     body = _object(payload, SCHEMA_VERSION)
-    cls = EVENT_TYPES.get(body.get("type"))  # type: ignore[arg-type]
+    kind = body.get("type")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise MessageError(f"type: {body.get('type')!r} is not one of {', '.join(EVENT_TYPES)}")
     return _validate(cls, body, camera)

@@ -132,6 +132,7 @@ def test_counts_round_trip_and_schema() -> None:
         (b"[1, 2]", "not a JSON object but list"),
         (b'{"v":1,"id":"a-b-1.0","type":"new"}', "v: 1; expected 2"),
         (b'{"v":2,"id":"a-b-1.0","type":"fell"}', "type: 'fell' is not one of new, update, end, cross, alert, left"),
+        (b'{"v":2,"id":"a-b-1.0","type":["new"]}', "type: \\['new'\\] is not one of"),
         (b'{"v":2,"id":"a-b-1.0","type":"cross","label":"car","line":"r","dir":"up","ts":1}', "dir: Input should be"),
         (b'{"v":2,"id":"a-b-1.0","type":"cross","label":"car","line":"r","dir":"in","ts":"1"}', "ts: Input should be"),
         (b'{"v":2,"id":"a-b-1.0","type":"cross","label":"car","line":"r","dir":"in"}', "ts: Field required"),
