@@ -159,7 +159,7 @@ def bench_drain(directory: Path, port: int, backlog: int) -> dict[str, Any]:
     uplink, spool = make_uplink(directory, "drain", port, 20)
     for i in range(backlog):  # made while offline: the uplink is not started yet
         uplink.send_event(event(i, "backlog"))
-    sub = Subscriber(port, ["camhub/hub1/+/events"])
+    sub = Subscriber(port, ["camhub/hub1/+/events"], check_contract=False)  # the tests check; this measures
     uplink.start()
     started = time.perf_counter()
     drained = threading.Event()

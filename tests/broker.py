@@ -281,7 +281,10 @@ class Message:
 
 class Subscriber:
     """A paho client collecting every message on TOPICS; reconnects by itself.
-    Events and counts that break their JSON Schema fail the test at the next `on`.
+
+    With `check_contract` (the default), events and counts that break their JSON
+    Schema fail the test at the next `on` or `check`. They are checked there, in
+    the test's thread, so that the arrival times stay those of the network.
 
     With `persistent`, its session (QoS 1 queue) survives its own disconnects
     and, with the broker's persistence, a graceful broker restart."""
@@ -296,11 +299,15 @@ class Subscriber:
         username: str | None = None,
         password: str | None = None,
         ca_cert: Path | None = None,
+        check_contract: bool = True,
     ) -> None:
         self.topics = list(topics)
         self.messages: list[Message] = []
         self.invalid: list[str] = []  # schema problems of the messages received
+        self._check_contract = check_contract
+        self._checked = 0  # messages[:_checked] have been checked
         self._lock = threading.Lock()
+        self._check_lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -326,16 +333,30 @@ class Subscriber:
         client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
-        wrong = problems(message.topic, message.payload)
         with self._lock:
             self.messages.append(Message(message.topic, bytes(message.payload), message.retain, time.monotonic()))
-            self.invalid += wrong
 
     def on(self, suffix: str) -> list[Message]:
         """Messages whose topic ends with SUFFIX, in arrival order."""
         with self._lock:
+            messages = list(self.messages)
+        self._check(messages)
+        return [m for m in messages if m.topic.endswith(suffix)]
+
+    def check(self) -> None:
+        """Fail if a message received so far breaks the contract."""
+        with self._lock:
+            messages = list(self.messages)
+        self._check(messages)
+
+    def _check(self, messages: list[Message]) -> None:
+        if not self._check_contract:
+            return
+        with self._check_lock:
+            for message in messages[self._checked :]:
+                self.invalid += problems(message.topic, message.payload)
+            self._checked = max(self._checked, len(messages))
             assert not self.invalid, f"messages that break the contract: {self.invalid[:5]}"
-            return [m for m in self.messages if m.topic.endswith(suffix)]
 
     def wait_for(self, predicate: Callable[[Subscriber], bool], timeout: float = 10.0) -> bool:
         return wait_until(lambda: predicate(self), timeout)

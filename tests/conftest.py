@@ -49,7 +49,8 @@ def subscribers() -> Iterator[Callable[..., Subscriber]]:
     yield make
     for subscriber in made:
         subscriber.close()
-    assert not [p for s in made for p in s.invalid], "a message broke the contract (schemas/)"
+    for subscriber in made:
+        subscriber.check()
 
 
 @pytest.fixture(scope="session")
