@@ -15,6 +15,7 @@ from pathlib import Path
 
 from agent.config import HubConfig, is_file_source
 from agent.errors import Loc
+from agent.uplink.spool import check_spool_path
 
 Problem = tuple[Loc, str]
 MAX_TEXT = 1024 * 1024  # a label map or a password file is far smaller; bounds what is read to check it
@@ -133,10 +134,9 @@ def _spool_problems(path: Path) -> list[Problem]:
     """The spool file must be a writable file, or creatable: its directory (or the nearest one
     that exists, since `run` creates the missing ones) must take a new file."""
     loc: Loc = ("spool", "path")
-    if path.is_dir():
-        return [(loc, f"{path} is a directory; expected a file name in it, such as {path / 'spool.db'}")]
-    if path.exists() and not path.is_file():
-        return [(loc, f"{path} is not a regular file; expected the spool's SQLite file")]
+    problem = check_spool_path(path)  # the spool's own rule: what it would refuse to open
+    if problem is not None:
+        return [(loc, problem)]
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return [(loc, f"{path} is not writable by this user; expected a file the agent can write")]
     directory = path.parent

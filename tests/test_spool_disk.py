@@ -122,7 +122,11 @@ def test_the_agent_lives_through_a_full_disk_and_delivers_the_backlog_when_space
     """The real agent, its broker away and its disk filled: it keeps spooling (the oldest make room),
     stops cleanly, starts again on a disk with no byte free without taking the spool for damaged,
     and delivers everything it holds once there is room again and the broker is back."""
-    broker = brokers()  # not started: the hub is cut off
+    broker = brokers().start()
+    # A persistent session saved by a graceful stop: the broker queues the hub's events for this subscriber from
+    # the moment it is back, however soon the hub reconnects.
+    subscribers(broker.port, "test/#", client_id="watcher", persistent=True).close()
+    broker.stop()  # the hub is cut off
     spool = small_disk / "spool.db"
     config = tmp_path / "hub.yaml"
     config.write_text(f"""\
@@ -155,7 +159,7 @@ spool: {{path: {spool}}}
     assert wait_until(lambda: "room again" in second.stderr(), 30), second.stderr()
     waiting = _spooled_ids(spool)
     broker.start()
-    sub = subscribers(broker.port, "test/#")
+    sub = subscribers(broker.port, "test/#", client_id="watcher", persistent=True)
 
     def arrived(s: Subscriber) -> set[str]:
         return {m.json()["id"] for m in s.on("/street/events")}

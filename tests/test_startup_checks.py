@@ -121,7 +121,7 @@ CASES: dict[str, tuple[Case, int, str]] = {
     "spool-is-a-directory": (
         lambda tmp, pki: _config(tmp, spool=str(tmp)),
         8,
-        r"spool\.path: .* is a directory; expected a file name in it, such as .*/spool\.db",
+        r"spool\.path: .* is a directory; expected the path of the spool's file, e.g. .*/spool\.db",
     ),
     "spool-under-a-file": (
         lambda tmp, pki: _config(tmp, spool=f"{VTEST}/spool/spool.db"),
