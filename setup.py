@@ -16,6 +16,7 @@ setup(
         "paho-mqtt>=2.1,<3",
         "pydantic>=2.6,<3",
         "PyYAML>=6",
+        "typing-extensions>=4.6",  # a TypedDict that pydantic validates on Python 3.11
         # LiteRT 2.2/2.3 crashed in allocate_tensors/invoke under aarch64 emulation
         # while 2.0.x/2.1.x ran the model correctly (GUIDE section 6).
         "ai-edge-litert>=2.0.2,<2.2",
@@ -26,7 +27,7 @@ setup(
         "pi": ["picamera2>=0.3.17"],
         # The legacy runtime fails under numpy 2 ("_ARRAY_API not found").
         "tflite": ["tflite-runtime>=2.14", "numpy<2"],
-        "dev": ["pytest>=8", "ruff>=0.6", "cryptography>=41", "psutil>=5.9"],
+        "dev": ["pytest>=8", "ruff>=0.6", "cryptography>=41", "psutil>=5.9", "jsonschema>=4.18"],
     },
     entry_points={"console_scripts": ["camhub-agent=agent.cli:main"]},
 )

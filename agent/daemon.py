@@ -30,6 +30,7 @@ from agent.configfile import load_config
 from agent.detect.detector import Detector
 from agent.detect.model import resolve_model
 from agent.errors import EX_CONFIG, ConfigError, StartupError
+from agent.events import Event
 from agent.frame import Frame
 from agent.health import Health
 from agent.logs import setup_logging
@@ -183,7 +184,7 @@ class Agent:
     def _all_cameras_seen(self) -> bool:
         return all(w.latest(-1) is not None for w in self.workers.values())
 
-    def _send(self, events: list[dict[str, Any]]) -> None:
+    def _send(self, events: list[Event]) -> None:
         for event in events:
             self.uplink.send_event(event)
 

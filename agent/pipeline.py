@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detection, Detector
 from agent.detect.filters import CameraFilter
+from agent.events import Event, EventFactory
 from agent.frame import Frame
 from agent.motion.gate import GateDecision, MotionGate
-from agent.track.events import EventFactory
 from agent.track.tracker import Tracker, TrackEvent
 
 
@@ -43,7 +42,7 @@ class CameraPipeline:
         self.filter = CameraFilter(config.detector, camera)
         self.gate = MotionGate(camera.motion, camera.masks, detector.input_size[0], every_frame=every_frame)
         self.tracker = Tracker(config.tracker, self.filter.zones_of)
-        self.events = EventFactory(config.hub_id, camera.id)
+        self.events = EventFactory(camera.id)
         self.counters = PipelineCounters()
         self.enabled = True
         self.last_decision: GateDecision | None = None
@@ -51,8 +50,8 @@ class CameraPipeline:
         self._wall_offset = 0.0
         self._last_mono = 0.0
 
-    def process(self, frame: Frame) -> list[dict[str, Any]]:
-        """Events (as published) caused by FRAME; usually none."""
+    def process(self, frame: Frame) -> list[Event]:
+        """Events caused by FRAME; usually none."""
         self.counters.frames += 1
         self._wall_offset = frame.wall - frame.mono
         self._last_mono = frame.mono
@@ -66,7 +65,7 @@ class CameraPipeline:
         self.last_detections = detections
         return self._publishable(self.tracker.update(detections, frame.mono))
 
-    def finish(self) -> list[dict[str, Any]]:
+    def finish(self) -> list[Event]:
         """`end` for every open object: the stream ended or the agent stops."""
         return self._publishable(self.tracker.flush(self._last_mono))
 
@@ -79,8 +78,8 @@ class CameraPipeline:
         self.counters.record_detect(time.perf_counter() - started, max(len(decision.regions), 1))
         return self.filter.apply(found)
 
-    def _publishable(self, track_events: list[TrackEvent]) -> list[dict[str, Any]]:
-        out = [self.events.build(e, self._wall_offset) for e in track_events]
+    def _publishable(self, track_events: list[TrackEvent]) -> list[Event]:
+        out: list[Event] = [self.events.presence(e, self._wall_offset) for e in track_events]
         for event in out:
-            self.counters.events[(event["type"], event["label"])] += 1
+            self.counters.events[(event.type, event.label)] += 1
         return out

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import cv2
 
@@ -18,9 +18,9 @@ from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
 from agent.detect.model import resolve_model
+from agent.events import Event
 from agent.frame import Frame
 from agent.pipeline import CameraPipeline
-from agent.track.events import encode
 
 
 def replay(
@@ -75,9 +75,9 @@ def _replay_config(video: Path, config: HubConfig | None, camera_id: str | None)
     return config, config.cameras[ids.index(camera_id) if camera_id else 0]
 
 
-def _emit(events: list[dict[str, Any]], out: IO[str]) -> None:
+def _emit(events: list[Event], out: IO[str]) -> None:
     for event in events:
-        out.write(encode(event).decode() + "\n")
+        out.write(event.encode().decode() + "\n")
     if events:
         out.flush()
 

@@ -1,7 +1,7 @@
 """Bytes that leave the hub per camera-hour: the agent's events, versus the same
-footage as an H.264 stream (libx264 at its default quality), versus a naive
-agent that publishes every detection of every frame. All three from one run on
-the same file.
+events as schema 1 spelled them, versus the same footage as an H.264 stream
+(libx264 at its default quality), versus a naive agent that publishes every
+detection of every frame. All from one run on the same file.
 
     .venv/bin/python benchmarks/bandwidth.py [--video PATH]
 """
@@ -20,8 +20,8 @@ from common import MEDIA, MODEL
 from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
+from agent.events import Event
 from agent.pipeline import CameraPipeline
-from agent.track.events import encode
 
 TOPIC = "quangbinh/thon1/thon-1/gate/events"
 
@@ -32,8 +32,16 @@ def on_wire(payload: int) -> int:
     return 2 + 2 + len(TOPIC) + 2 + 1 + payload + 4
 
 
-def run(video: Path, detector: Detector) -> tuple[list[bytes], list[bytes], float]:
-    """Events as published, naive per-detection messages, and the footage's duration (s)."""
+def as_v1(event: Event) -> bytes:
+    """EVENT as schema 1 had it: with `obj`, `hub`, `cam` and `historical: false`."""
+    body = json.loads(event.encode())
+    v1 = {"v": 1, "id": body.pop("id"), "obj": event.obj, "hub": "thon-1", "cam": event.camera}
+    del body["v"]
+    return json.dumps({**v1, **body, "historical": False}, separators=(",", ":")).encode()
+
+
+def run(video: Path, detector: Detector) -> tuple[list[Event], list[bytes], float]:
+    """Events as built, naive per-detection messages, and the footage's duration (s)."""
     config = HubConfig(hub_id="thon-1", cameras=[CameraConfig(id="gate", source=str(video))])
     pipeline = CameraPipeline(config, config.cameras[0], detector, every_frame=True)
     source = OpenCVSource("gate", str(video), realtime=False)
@@ -43,12 +51,12 @@ def run(video: Path, detector: Detector) -> tuple[list[bytes], list[bytes], floa
     while (frame := source.read()) is not None:
         first = first if first is not None else frame.wall
         last = frame.wall
-        events += [encode(e) for e in pipeline.process(frame)]
+        events += pipeline.process(frame)
         for det in pipeline.last_detections:
             message = {"hub": "thon-1", "cam": "gate", "label": det.label, "score": round(det.score, 2),
                        "box": [round(v, 3) for v in det.box], "ts": round(frame.wall, 2)}  # fmt: skip
             naive.append(json.dumps(message, separators=(",", ":")).encode())
-    events += [encode(e) for e in pipeline.finish()]
+    events += pipeline.finish()
     source.close()
     fps = source.fps or 10.0
     return events, naive, (last - first) + 1 / fps if first is not None else 0.0
@@ -67,19 +75,21 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=MEDIA / "vtest.avi")
     args = parser.parse_args()
     started = time.perf_counter()
-    events, naive, seconds = run(args.video, Detector(MODEL))
+    built, naive, seconds = run(args.video, Detector(MODEL))
+    events = [e.encode() for e in built]
     stream = h264_bytes(args.video)
     rows = [
         ("H.264 stream (libx264 defaults)", 1, stream),
         ("naive: every detection, every frame", len(naive), sum(on_wire(len(m)) for m in naive)),
-        ("camhub-agent events", len(events), sum(on_wire(len(m)) for m in events)),
+        ("the same events in schema v1", len(built), sum(on_wire(len(as_v1(e))) for e in built)),
+        ("camhub-agent events (schema v2)", len(events), sum(on_wire(len(m)) for m in events)),
     ]
     per_hour = 3600 / seconds
     print(f"{args.video.name}: {seconds:.1f} s of footage, measured in {time.perf_counter() - started:.0f} s")
     print(f"{'what leaves the hub':<38} {'messages':>9} {'bytes':>11} {'MB/camera-hour':>15} {'vs events':>10}")
     agent_bytes = rows[-1][2]
     for name, count, size in rows:
-        print(f"{name:<38} {count:>9} {size:>11,} {size * per_hour / 1e6:>15.3f} {size / agent_bytes:>9.0f}x")
+        print(f"{name:<38} {count:>9} {size:>11,} {size * per_hour / 1e6:>15.3f} {size / agent_bytes:>9.3g}x")
     sizes = [len(m) for m in events]
     news = sum(1 for m in events if json.loads(m)["type"] == "new")
     print(f"events: {len(events)} ({news} new), {min(sizes)}-{max(sizes)} bytes of JSON each, "

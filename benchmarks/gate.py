@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -31,6 +30,7 @@ from common import MEDIA, MODEL
 from agent.config import CameraConfig, HubConfig, MotionConfig
 from agent.detect.detector import Detector
 from agent.detect.geometry import iou
+from agent.events import Event
 from agent.frame import Frame
 from agent.motion.gate import GateDecision
 from agent.pipeline import CameraPipeline
@@ -97,9 +97,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _note(result: Run, pipe: CameraPipeline, events: list[dict[str, Any]]) -> None:
+def _note(result: Run, pipe: CameraPipeline, events: list[Event]) -> None:
     for event in events:
-        result.events[f"{event['type']} {event['label']}"] += 1
+        result.events[f"{event.type} {event.label}"] += 1
     # Events carry the published id, not the tracker's: follow identities through
     # the tracker's own snapshots, taken after every frame.
     for track in pipe.tracker.active():

@@ -107,7 +107,7 @@ def run_phase(workdir: Path, broker: Broker, phase: Phase, seconds: float) -> di
     files, clip = footage(workdir, phase.speed)
     server = RtspServer(clip, workdir)
     server.start()
-    sub = Subscriber(broker.port, [f"{PREFIX}/#"])
+    sub = Subscriber(broker.port, [f"{PREFIX}/#"], check_contract=False)  # the tests check; this measures
     sources = {**{cam: str(path) for cam, path in files.items()}, STREAM: server.url}
     config = write_config(workdir, broker.port, sources, phase)
     log = (workdir / f"{phase.name}.log").open("w")

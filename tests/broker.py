@@ -22,6 +22,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.contract import problems
+
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
 HOST = "127.0.0.1"
 
@@ -280,6 +282,10 @@ class Message:
 class Subscriber:
     """A paho client collecting every message on TOPICS; reconnects by itself.
 
+    With `check_contract` (the default), events and counts that break their JSON
+    Schema fail the test at the next `on` or `check`. They are checked there, in
+    the test's thread, so that the arrival times stay those of the network.
+
     With `persistent`, its session (QoS 1 queue) survives its own disconnects
     and, with the broker's persistence, a graceful broker restart."""
 
@@ -293,10 +299,15 @@ class Subscriber:
         username: str | None = None,
         password: str | None = None,
         ca_cert: Path | None = None,
+        check_contract: bool = True,
     ) -> None:
         self.topics = list(topics)
         self.messages: list[Message] = []
+        self.invalid: list[str] = []  # schema problems of the messages received
+        self._check_contract = check_contract
+        self._checked = 0  # messages[:_checked] have been checked
         self._lock = threading.Lock()
+        self._check_lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -328,7 +339,24 @@ class Subscriber:
     def on(self, suffix: str) -> list[Message]:
         """Messages whose topic ends with SUFFIX, in arrival order."""
         with self._lock:
-            return [m for m in self.messages if m.topic.endswith(suffix)]
+            messages = list(self.messages)
+        self._check(messages)
+        return [m for m in messages if m.topic.endswith(suffix)]
+
+    def check(self) -> None:
+        """Fail if a message received so far breaks the contract."""
+        with self._lock:
+            messages = list(self.messages)
+        self._check(messages)
+
+    def _check(self, messages: list[Message]) -> None:
+        if not self._check_contract:
+            return
+        with self._check_lock:
+            for message in messages[self._checked :]:
+                self.invalid += problems(message.topic, message.payload)
+            self._checked = max(self._checked, len(messages))
+            assert not self.invalid, f"messages that break the contract: {self.invalid[:5]}"
 
     def wait_for(self, predicate: Callable[[Subscriber], bool], timeout: float = 10.0) -> bool:
         return wait_until(lambda: predicate(self), timeout)

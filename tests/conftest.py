@@ -49,6 +49,8 @@ def subscribers() -> Iterator[Callable[..., Subscriber]]:
     yield make
     for subscriber in made:
         subscriber.close()
+    for subscriber in made:
+        subscriber.check()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 
+from agent.events import parse_event
 from tests.agent_process import AgentProcess, NotifySocket
 from tests.broker import Broker, Subscriber, free_port, wait_until
 from tests.shared import MODEL, VTEST
@@ -72,9 +73,9 @@ def test_run_publishes_events_and_status_then_stops_cleanly(
 
     assert agent.stop() == 0
     assert sub.wait_for(lambda s: s.on("/availability")[-1].payload == b"offline", 10)
-    events = [m.json() for m in sub.on("/street/events")]
-    news = {e["obj"] for e in events if e["type"] == "new"}
-    ends = {e["obj"] for e in events if e["type"] == "end"}
+    events = [parse_event(m.payload, "street") for m in sub.on("/street/events")]
+    news = {e.obj for e in events if e.type == "new"}
+    ends = {e.obj for e in events if e.type == "end"}
     assert news and news == ends, "every object reported is closed when the agent stops"
     offline = sub.on("/availability")[-1].received
     assert all(m.received <= offline for m in sub.on("/street/events")), "the last events go out before `offline`"
@@ -215,14 +216,14 @@ def test_events_spooled_before_a_sigkill_are_delivered_after_restart(
         return {m.json()["id"] for m in s.on("/street/events")}
 
     assert sub.wait_for(lambda s: waiting <= arrived(s), 60), f"missing: {waiting - arrived(sub)}"
-    replayed = [m.json() for m in sub.on("/street/events") if m.json()["id"] in waiting]
-    assert all(e["historical"] is True for e in replayed)
+    replayed = [e for m in sub.on("/street/events") if (e := parse_event(m.payload, "street")).id in waiting]
+    assert replayed and all(e.historical for e in replayed)
     assert second.stop() == 0
 
 
 def _runs(sub: Subscriber, camera: str) -> set[str]:
-    """The pipelines (their start, the first part of `obj`) that produced CAMERA's events so far."""
-    return {m.json()["obj"].split("-", 1)[0] for m in sub.on(f"/{camera}/events")}
+    """The pipelines (their start, the first part of an event's object id) that produced CAMERA's events so far."""
+    return {parse_event(m.payload, camera).obj.split("-", 1)[0] for m in sub.on(f"/{camera}/events")}
 
 
 def _frames(sub: Subscriber, camera: str) -> list[int]:

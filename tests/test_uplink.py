@@ -6,16 +6,19 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent import secrets
+from agent.events import EventFactory, ObjectEvent, parse_event
 from agent.uplink.commands import CommandError, CommandHandlers
 from agent.uplink.discovery import Presence, discovery_messages
 from agent.uplink.topics import Topics
 from tests.broker import Broker, Subscriber, wait_until
+from tests.contract import one_of_each
 from tests.uplink_driver import make_event
 from tests.uplink_helpers import (
     UplinkFactory,
@@ -44,19 +47,18 @@ def test_anonymous_contract_availability_status_stats_events(
     for event in sent:
         uplink.send_event(event)
     uplink.publish_stats({"events": 9})
-    assert sub.wait_for(got_all({e["id"] for e in sent}))
+    assert sub.wait_for(got_all({e.id for e in sent}))
     assert sub.wait_for(lambda s: bool(s.on("/stats")))
 
     assert [m.payload for m in sub.on("/availability")] == [b"online"]
     assert last_json(sub.on("/status")) == {"version": "t", "cameras": {}}
     assert last_json(sub.on("/stats")) == {"events": 9}
     for message in sub.on("/events"):
-        event = json.loads(message.payload)
-        assert message.topic == f"{ROOT}/{event['cam']}/events"
+        camera = message.topic.split("/")[-2]
+        event = parse_event(message.payload, camera)
         assert b" " not in message.payload and b"\n" not in message.payload  # compact, one line
-        assert event["historical"] is False
-        original = next(e for e in sent if e["id"] == event["id"])
-        assert event == {**original, "historical": False}
+        assert b"historical" not in message.payload  # only when true
+        assert event == next(e for e in sent if e.id == event.id)  # on the topic of its camera, unchanged
     assert wait_until(lambda: spool.stats()["depth"] == 0, 5.0)  # every PUBACK deleted its row
     state = uplink.connection()
     assert state["broker"] == f"127.0.0.1:{broker.port}" and state["delivered"] == 9
@@ -67,6 +69,29 @@ def test_anonymous_contract_availability_status_stats_events(
     assert late.wait_for(lambda s: len(s.messages) == 2)
     assert {m.topic: m.payload for m in late.messages}[f"{ROOT}/availability"] == b"offline"
     assert all(m.retain for m in late.messages)
+
+
+def test_every_event_type_goes_through_the_spool_and_the_broker_unchanged(
+    broker: Broker, subscribers: Callable[..., Subscriber], uplinks: UplinkFactory
+) -> None:
+    """Made before the hub is connected, they are spooled and then marked historical on
+    their bytes; made while connected, they arrive as built."""
+    sub = subscribers(broker.port, f"{ROOT}/+/events")
+    uplink, _ = uplinks(broker.port, start=False)
+    factory = EventFactory("cam2")
+    early = one_of_each(factory)
+    for event in early:
+        uplink.send_event(event)
+    uplink.start()
+    assert connected(uplink)
+    live = one_of_each(factory)
+    for event in live:
+        uplink.send_event(event)
+    assert sub.wait_for(got_all({e.id for e in early + live}))
+    received = {e.id: e for e in events(sub)}
+    assert [received[e.id] for e in early] == [replace(e, historical=True) for e in early]
+    assert [received[e.id] for e in live] == live
+    assert all(m.topic == f"{ROOT}/cam2/events" for m in sub.on("/events"))
 
 
 def test_status_stats_and_results_leave_the_hub_masked(
@@ -144,7 +169,7 @@ def test_broker_down_30s_mid_stream_loses_nothing(
             event = make_event(f"cam{1 + seq % 3}", "out", seq)
             uplink.send_event(event)
             after = uplink.connection()["connected"]
-            sent.append((event["id"], before if before == after else None))
+            sent.append((event.id, before if before == after else None))
             seq += 1
             time.sleep(0.04)
 
@@ -166,18 +191,18 @@ def test_broker_down_30s_mid_stream_loses_nothing(
     ids = {i for i, _ in sent}
     assert sub.wait_for(got_all(ids), 30), f"missing {len(ids - unique_ids(sub))} of {len(ids)}"
     received = events(sub)
-    by_id = {e["id"]: e for e in first_occurrences(received)}
+    by_id = {e.id: e for e in first_occurrences(received)}
     assert set(by_id) == ids
     assert order_broken(received) == []
     offline = [i for i, c in sent if c is False]
     online = [i for i, c in sent if c is True]
     assert len(offline) > 500 and depth_at_end_of_outage > 500
-    assert all(by_id[i]["historical"] for i in offline)
-    assert not any(by_id[i]["historical"] for i in online)
+    assert all(by_id[i].historical for i in offline)
+    assert not any(by_id[i].historical for i in online)
     assert wait_until(lambda: spool.stats()["depth"] == 0, 10)
     print(
         f"\noutage 30 s: created {len(ids)}, delivered {len(by_id)} unique, duplicates "
-        f"{len(received) - len(by_id)}, historical {sum(e['historical'] for e in by_id.values())}, "
+        f"{len(received) - len(by_id)}, historical {sum(e.historical for e in by_id.values())}, "
         f"spool depth at the end of the outage {depth_at_end_of_outage}"
     )
 
@@ -195,7 +220,7 @@ def test_failover_to_the_second_broker_and_back(
         sent = [make_event(f"cam{1 + i % 3}", tag, i) for i in range(20)]
         for event in sent:
             uplink.send_event(event)
-        return {e["id"] for e in sent}
+        return {e.id for e in sent}
 
     one = batch("one")
     assert on_first.wait_for(got_all(one))
@@ -235,7 +260,7 @@ def test_commune_broker_bridged_to_district(
     assert watcher.wait_for(lambda s: any(m.payload == b"1" for m in s.on("/state")), 10), commune.log_text()
     uplink, _ = uplinks(commune.port)
     assert connected(uplink)
-    sent = {make_event("cam1", "bridge", i)["id"] for i in range(10)}
+    sent = {make_event("cam1", "bridge", i).id for i in range(10)}
     for i in range(10):
         uplink.send_event(make_event("cam1", "bridge", i))
     assert watcher.wait_for(got_all(sent))
@@ -255,25 +280,28 @@ def test_home_assistant_discovery_and_presence(
     assert person["availability_topic"] == f"{ROOT}/availability"
     late = subscribers(broker.port, "homeassistant/#")  # configs are retained for a later Home Assistant
     assert late.wait_for(lambda s: len(s.on("/config")) == 5) and all(m.retain for m in late.messages)
-    uplink.send_event({**make_event("cam1", "ha", 0), "label": "person", "obj": "p1"})
+    uplink.send_event(replace(make_event("cam1", "ha", 0), label="person"))
     assert sub.wait_for(lambda s: [m.payload for m in s.on("cam1/presence/person")][-1:] == [b"ON"])
-    uplink.send_event({**make_event("cam1", "ha", 1), "label": "person", "obj": "p1", "type": "end"})
+    uplink.send_event(replace(make_event("cam1", "ha", 1), label="person", type="end"))  # the same object
     assert sub.wait_for(lambda s: [m.payload for m in s.on("cam1/presence/person")][-1:] == [b"OFF"])
     before = len(sub.on("/config"))
     sub.client.publish("homeassistant/status", b"online")  # Home Assistant restarted
     assert sub.wait_for(lambda s: len(s.on("/config")) >= before + 5)
 
 
+def _seen(obj: str, kind: str, label: str, n: int) -> ObjectEvent:
+    return replace(make_event("c", "p", 0), id=f"{obj}.{n}", type=kind, label=label)  # type: ignore[arg-type]
+
+
 def test_presence_follows_objects_not_events() -> None:
     presence = Presence()
-    assert presence.update({"cam": "c", "obj": "a", "type": "new", "label": "motorcycle"}) == [("c", "vehicle", True)]
-    assert presence.update({"cam": "c", "obj": "b", "type": "new", "label": "car"}) == []
-    assert presence.update({"cam": "c", "obj": "a", "type": "end", "label": "motorcycle"}) == []
-    assert presence.update({"cam": "c", "obj": "b", "type": "update", "label": "person"}) == [
-        ("c", "person", True),
-        ("c", "vehicle", False),
-    ]
-    assert presence.update({"cam": "c", "obj": "b", "type": "end", "label": "person"}) == [("c", "person", False)]
+    assert presence.update(_seen("r-c-1", "new", "motorcycle", 0)) == [("c", "vehicle", True)]
+    assert presence.update(_seen("r-c-2", "new", "car", 1)) == []
+    assert presence.update(_seen("r-c-1", "end", "motorcycle", 2)) == []
+    assert presence.update(_seen("r-c-2", "update", "person", 3)) == [("c", "person", True), ("c", "vehicle", False)]
+    assert presence.update(_seen("r-c-2", "end", "person", 4)) == [("c", "person", False)]
+    rules = [e for e in one_of_each(EventFactory("c")) if not isinstance(e, ObjectEvent)]
+    assert [presence.update(e) for e in rules] == [[], [], []]  # cross, alert, left: no one came or went
 
 
 def test_discovery_topics_are_unique_per_entity() -> None:

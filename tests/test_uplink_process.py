@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.broker import Broker, Subscriber
-from tests.uplink_driver import hub_settings
+from tests.uplink_driver import event_id, hub_settings
 from tests.uplink_helpers import Driver, events, first_occurrences, got_all, order_broken, write_config
 
 ROOT = "camhub/hub1"
@@ -25,12 +25,12 @@ def test_sigkill_while_the_broker_is_down_then_restart_delivers_everything(
     broker.start()
     sub = subscribers(broker.port, f"{ROOT}/#")
     second = Driver(config, "--tag", "again")
-    ids = {f"kill-cam{1 + i % 3}-{i}" for i in range(300)}
+    ids = {event_id(f"cam{1 + i % 3}", "kill", i) for i in range(300)}
     assert sub.wait_for(got_all(ids), 30)
     received = events(sub)
     unique = first_occurrences(received)
-    assert {e["id"] for e in unique} == ids
-    assert all(e["historical"] for e in unique)  # made by an earlier run, while offline
+    assert {e.id for e in unique} == ids
+    assert all(e.historical for e in unique)  # made by an earlier run, while offline
     assert order_broken(received) == []
     second.expect("connected")
     assert second.terminate() == 0

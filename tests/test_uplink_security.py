@@ -13,7 +13,7 @@ from agent.config import MQTTConfig
 from agent.configfile import load_config
 from agent.uplink.security import resolve_password
 from tests.broker import PKI, Broker, Subscriber, make_password_file, wait_until
-from tests.uplink_driver import make_event
+from tests.uplink_driver import event_id, make_event
 from tests.uplink_helpers import UplinkFactory, connected, events, got_all
 
 ROOT = "camhub/hub1"
@@ -69,7 +69,7 @@ def test_right_password_from_each_source_delivers(
     uplink, _ = uplinks(secured.port, **options)
     assert connected(uplink), uplink.connection()
     uplink.send_event(make_event("cam1", "pw", 1))
-    assert sub.wait_for(got_all({"pw-cam1-1"}))
+    assert sub.wait_for(got_all({event_id("cam1", "pw", 1)}))
 
 
 def test_systemd_credential_is_only_a_fallback(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_tls_with_the_test_ca_delivers(
     uplink, _ = uplinks(tls_broker.port, tls={"enabled": True, "ca_file": str(pki.ca_cert)})
     assert connected(uplink), uplink.connection()
     uplink.send_event(make_event("cam2", "tls", 0))
-    assert sub.wait_for(got_all({"tls-cam2-0"}))
+    assert sub.wait_for(got_all({event_id("cam2", "tls", 0)}))
 
 
 @pytest.mark.parametrize("ca", ["other", "system"])
@@ -159,7 +159,8 @@ def test_acl_denying_events_surfaces_the_mqtt5_reason_and_keeps_them(
     for i in range(3):
         uplink.send_event(make_event("cam1", "acl", i))
         uplink.send_event(make_event("cam2", "acl", i))
-    assert sub.wait_for(got_all({f"acl-cam2-{i}" for i in range(3)}), 15)  # the allowed camera is not blocked
+    allowed = {event_id("cam2", "acl", i) for i in range(3)}
+    assert sub.wait_for(got_all(allowed), 15)  # the allowed camera is not blocked
     assert wait_until(lambda: uplink.connection()["refused"] >= 1, 10)
     state = uplink.connection()
     assert "Not authorized (0x87)" in state["last_refusal"] and state["refused_topics"] == [f"{ROOT}/cam1/events"]
@@ -168,8 +169,8 @@ def test_acl_denying_events_surfaces_the_mqtt5_reason_and_keeps_them(
 
     acl.write_text("\n".join([*rules[:6], f"topic write {ROOT}/cam1/events", *rules[6:]]) + "\n")
     broker.reload()  # the operator fixes the ACL: the next probe is accepted and the held events follow
-    assert sub.wait_for(got_all({f"acl-cam1-{i}" for i in range(3)}), 20)
-    assert all(e["historical"] for e in events(sub) if e["cam"] == "cam1")  # held back, so late
+    assert sub.wait_for(got_all({event_id("cam1", "acl", i) for i in range(3)}), 20)
+    assert all(e.historical for e in events(sub) if e.camera == "cam1")  # held back, so late
     assert wait_until(lambda: spool.stats()["depth"] == 0, 5)
     assert uplink.connection()["refused_topics"] == []
     assert uplink.connection()["refused"] <= 6  # probes at doubling intervals, never a retry storm

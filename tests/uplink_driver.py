@@ -6,7 +6,7 @@ from a hub config file, sends N events and keeps running until SIGTERM.
 stdout, one JSON object per line: {"connected": true} when first connected,
 {"done": N, "depth": D} after the last event was spooled, {"stopped": {...}} on
 SIGTERM. Every 0.5 s it publishes `Uplink.connection()` on the stats topic.
-Also the helpers the in-process tests share: `make_event`, `hub_settings`.
+Also the helpers the in-process tests share: `make_event`, `event_id`, `hub_settings`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 if __name__ == "__main__":  # run as a script: make `agent` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.configfile import load_config
+from agent.events import ObjectEvent
 from agent.uplink.mqtt import Uplink
 from agent.uplink.spool import Spool
 
@@ -40,23 +41,16 @@ def hub_settings(spool: Path, port: int, cameras: int = 3, **mqtt: Any) -> dict[
     }
 
 
-def make_event(camera: str, tag: str, seq: int, kind: str = "new") -> dict[str, Any]:
-    """An event as the tracker makes them; the id carries a sequence number for order checks."""
+def event_id(camera: str, tag: str, seq: int) -> str:
+    """TAG stands for the run; every 3 events share an object. SEQ (decimal) gives the order."""
+    return f"{tag}-{camera}-{seq // 3}.{seq}"
+
+
+def make_event(camera: str, tag: str, seq: int, kind: Literal["new", "update", "end"] = "new") -> ObjectEvent:
+    """An event as the pipeline makes them, with a predictable id."""
     now = round(time.time(), 2)
-    return {
-        "v": 1,
-        "id": f"{tag}-{camera}-{seq}",
-        "obj": f"{tag}-{camera}-{seq // 3}",
-        "hub": HUB,
-        "cam": camera,
-        "type": kind,
-        "label": "motorcycle",
-        "score": 0.81,
-        "box": [0.12, 0.3, 0.25, 0.61],
-        "zones": ["road"],
-        "start": now,
-        "ts": now,
-    }
+    return ObjectEvent(camera=camera, id=event_id(camera, tag, seq), type=kind, label="motorcycle", score=0.81,
+                       box=(0.12, 0.3, 0.25, 0.61), zones=("road",), start=now, ts=now)  # fmt: skip
 
 
 def _say(**fields: Any) -> None:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from agent.config import HubConfig
+from agent.events import Event, parse_event
 from agent.uplink.commands import CommandHandlers
 from agent.uplink.mqtt import Uplink
 from agent.uplink.spool import Spool
@@ -53,40 +54,42 @@ def connected(uplink: Uplink, timeout: float = 15.0) -> bool:
     return wait_until(lambda: uplink.connection()["connected"], timeout)
 
 
-def events(subscriber: Subscriber) -> list[dict[str, Any]]:
-    return [json.loads(m.payload) for m in subscriber.on("/events")]
+def events(subscriber: Subscriber) -> list[Event]:
+    """The events received, parsed (the camera is the topic's)."""
+    return [parse_event(m.payload, m.topic.rsplit("/", 2)[-2]) for m in subscriber.on("/events")]
 
 
 def unique_ids(subscriber: Subscriber) -> set[str]:
-    return {e["id"] for e in events(subscriber)}
+    return {e.id for e in events(subscriber)}
 
 
 def got_all(ids: set[str]) -> Callable[[Subscriber], bool]:
     return lambda s: ids <= unique_ids(s)
 
 
-def first_occurrences(received: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def first_occurrences(received: list[Event]) -> list[Event]:
     seen: set[str] = set()
     firsts = []
     for event in received:
-        if event["id"] not in seen:
-            seen.add(event["id"])
+        if event.id not in seen:
+            seen.add(event.id)
             firsts.append(event)
     return firsts
 
 
-def order_broken(received: list[dict[str, Any]]) -> list[str]:
-    """Cameras whose live or whose historical events arrived out of order (first arrivals)."""
+def order_broken(received: list[Event]) -> list[str]:
+    """Cameras whose live or whose historical events arrived out of order (first arrivals);
+    the ids are `uplink_driver.event_id`s."""
     broken = []
     for lane in (False, True):
         last: dict[str, int] = {}
         for event in first_occurrences(received):
-            if event["historical"] is not lane:
+            if event.historical is not lane:
                 continue
-            seq = int(event["id"].rsplit("-", 1)[1])
-            if seq < last.get(event["cam"], -1):
-                broken.append(f"{event['cam']} historical={lane} at {event['id']}")
-            last[event["cam"]] = seq
+            seq = int(event.id.rsplit(".", 1)[1])
+            if seq < last.get(event.camera, -1):
+                broken.append(f"{event.camera} historical={lane} at {event.id}")
+            last[event.camera] = seq
     return broken
 
 

@@ -9,11 +9,11 @@ republished whenever Home Assistant announces `online` on its status topic.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from agent import __version__
 from agent.config import HubConfig
 from agent.detect.labels import VEHICLE_LABELS
+from agent.events import Event, ObjectEvent
 from agent.uplink.topics import Topics
 
 KINDS: dict[str, tuple[str, ...]] = {"person": ("person",), "vehicle": VEHICLE_LABELS}
@@ -30,17 +30,19 @@ class Presence:
     def __init__(self) -> None:
         self._objects: dict[str, dict[str, str]] = {}  # camera -> object id -> kind
 
-    def update(self, event: dict[str, Any]) -> list[tuple[str, str, bool]]:
-        """Apply one event; returns the (camera, kind, present) that changed."""
-        camera = str(event["cam"])
-        obj = str(event.get("obj") or event.get("id"))
+    def update(self, event: Event) -> list[tuple[str, str, bool]]:
+        """Apply one event; returns the (camera, kind, present) that changed.
+        Only the presence events (new, update, end) say who is in view."""
+        if not isinstance(event, ObjectEvent):
+            return []
+        camera = event.camera
         objects = self._objects.setdefault(camera, {})
         before = {kind: self.present(camera, kind) for kind in KINDS}
-        kind = kind_of(event.get("label"))
-        if event.get("type") == "end" or kind is None:
-            objects.pop(obj, None)
+        kind = kind_of(event.label)
+        if event.type == "end" or kind is None:
+            objects.pop(event.obj, None)
         else:
-            objects[obj] = kind
+            objects[event.obj] = kind
         return [(camera, k, now) for k in KINDS if (now := self.present(camera, k)) != before[k]]
 
     def present(self, camera: str, kind: str) -> bool:

@@ -39,8 +39,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.config import HubConfig
+from agent.events import MAX_BYTES, Event, mark_historical, too_large
 from agent.secrets import mask, mask_data
-from agent.track.events import encode
 from agent.uplink import discovery
 from agent.uplink.commands import CommandHandlers, CommandServer
 from agent.uplink.security import describe_connect_error, resolve_password, tls_context
@@ -49,7 +49,6 @@ from agent.uplink.topics import Topics
 
 log = logging.getLogger(__name__)
 
-MAX_EVENT_BYTES = 16_384  # events are a few hundred bytes; anything larger is a bug upstream
 CONNACK_TIMEOUT_S = 10.0
 STABLE_S = 10.0  # a session shorter than this counts as a failure for the backoff
 HOUSEKEEPING_S = 5.0  # probe refused topics that are due, evict expired rows
@@ -118,15 +117,15 @@ class Uplink:
             thread.start()
             self._threads.append(thread)
 
-    def send_event(self, event: dict[str, Any]) -> None:
+    def send_event(self, event: Event) -> None:
         """Spool EVENT durably, then let the sender publish it on `{camera}/events`."""
         historical = not self._ready.is_set()
-        payload = encode({**event, "historical": historical})
-        if len(payload) > MAX_EVENT_BYTES:  # a bug upstream must not stop the hub: counted, logged, dropped
-            log.error("event %r is %d bytes, at most %d: dropped", event.get("id"), len(payload), MAX_EVENT_BYTES)
+        payload = mark_historical(event.encode()) if historical else event.encode()
+        if too_large(payload):  # a bug upstream must not stop the hub: counted, logged, dropped
+            log.error("event %r is %d bytes, at most %d: dropped", event.id, len(payload), MAX_BYTES)
             self.counts["lost"] += 1
             return
-        topic = self.topics.events(str(event["cam"]))
+        topic = self.topics.events(event.camera)
         with self._state_lock:
             until = self._blocked.get(topic, (0.0, 0.0))[0]
         try:
@@ -484,7 +483,7 @@ class Uplink:
         free = self._mqtt.max_inflight - len(self._inflight)
         rows = self._spool.pending(free, exclude=[row_id for row_id, _ in self._inflight.values()])
         for row in rows:
-            payload = _mark_historical(row.payload) if row.historical else row.payload
+            payload = mark_historical(row.payload) if row.historical else row.payload
             with self._io_lock:
                 if self._client is None or self._generation != generation:
                     return  # the session ended: these rows wait for the next one
@@ -514,20 +513,6 @@ def _connack_problem(answered: bool, code: ReasonCode | None) -> str:
         return "closed the connection before answering"
     hint = " (check mqtt.username and the password)" if code.value in AUTH_REFUSALS else ""
     return f"refused the connection: {code}{hint}"
-
-
-def _mark_historical(payload: bytes) -> bytes:
-    """The payload with `historical: true` (made offline, by an earlier run, or held back)."""
-    if b'"historical":true' in payload:
-        return payload
-    try:
-        event = json.loads(payload)
-    except ValueError:
-        return payload
-    if not isinstance(event, dict):
-        return payload
-    event["historical"] = True
-    return encode(event)
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -44,6 +44,14 @@ class Topics:
     def events(self, camera: str) -> str:
         return f"{self.root}/{camera}/events"
 
+    def counts(self, camera: str) -> str:
+        """Retained: the camera's latest line counts."""
+        return f"{self.root}/{camera}/counts"
+
+    def evidence(self, camera: str, event_id: str) -> str:
+        """The picture of the event EVENT_ID (one whose `evidence` is true)."""
+        return f"{self.root}/{camera}/evidence/{event_id}"
+
     def snapshot(self, camera: str) -> str:
         return f"{self.root}/{camera}/snapshot"
 
