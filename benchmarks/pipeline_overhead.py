@@ -1,11 +1,14 @@
-"""The agent's pipeline versus the limit: decoding a frame plus one `invoke`.
+"""The agent's pipeline versus the limit (decoding a frame plus one `invoke`),
+for every catalog model the development data holds, and each model's invoke
+time relative to ssd_mobilenet_v1_coco_quant.
 
-All paths run in this one process, on the same frames of the same file, with
-the same interpreter, interleaved frame by frame (each path has its own
-decoder, advanced in lockstep) so that the machine's drifts in speed hit every
-path alike. Each round covers the whole file; the median round is reported.
+Every path of every model runs in this one process on the same frames of the
+same file, interleaved frame by frame (each path has its own decoder, advanced
+in lockstep, and the order rotates), so that the machine's drifts in speed hit
+every path alike. Times are medians over frames: on a shared machine a few
+frames stall whatever runs, and the median leaves those out.
 
-    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--rounds 3]
+    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--frames 400]
 """
 
 from __future__ import annotations
@@ -14,32 +17,37 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
-import numpy as np
-from common import MEDIA, MODEL
+from common import MEDIA, catalog_models
 
 from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
 from agent.pipeline import CameraPipeline
 
+REFERENCE = "ssd_mobilenet_v1_coco_quant"
+
 
 class Bare:
-    """Decode, resize to the model input, invoke: nothing else."""
+    """Decode, prepare the model's input, invoke: nothing else. The invoke is timed on its own too."""
 
     def __init__(self, video: Path, detector: Detector) -> None:
         self.cap = cv2.VideoCapture(str(video))
-        self.interpreter, self.size = detector.interpreter, detector.input_size
-        self.index = self.interpreter.get_input_details()[0]["index"]
+        self.detector = detector
+        self.index = detector.interpreter.get_input_details()[0]["index"]
+        self.invoke_seconds: list[float] = []
 
     def step(self) -> bool:
         ok, image = self.cap.read()
         if not ok:
             return False
-        rgb = cv2.cvtColor(cv2.resize(image, self.size), cv2.COLOR_BGR2RGB)
-        self.interpreter.set_tensor(self.index, rgb[np.newaxis])
-        self.interpreter.invoke()
+        tensor, _ = self.detector.feeder.prepare(image)
+        self.detector.interpreter.set_tensor(self.index, tensor)
+        started = time.perf_counter()
+        self.detector.interpreter.invoke()
+        self.invoke_seconds.append(time.perf_counter() - started)
         return True
 
 
@@ -61,54 +69,60 @@ class Agent:
         return True
 
 
-def one_round(video: Path, detector: Detector) -> tuple[dict[str, float], int, int]:
-    """Seconds per frame of each path over the whole file, frames, gated invocations."""
-    paths = {
-        "bare": Bare(video, detector),
-        "every": Agent(video, detector, every_frame=True),
-        "gated": Agent(video, detector, every_frame=False),
-    }
-    spent = dict.fromkeys(paths, 0.0)
-    frames = 0
-    running = True
+Key = tuple[str, str]  # model, path
+
+
+def run(video: Path, detectors: dict[str, Detector], limit: int) -> tuple[dict[Key, list[float]], dict[Key, Any]]:
+    """Seconds of every frame for each (model, path), and the paths."""
+    paths: dict[Key, Any] = {}
+    for name, detector in detectors.items():
+        paths[name, "bare"] = Bare(video, detector)
+        paths[name, "every"] = Agent(video, detector, every_frame=True)
+        paths[name, "gated"] = Agent(video, detector, every_frame=False)
+    spent: dict[Key, list[float]] = {key: [] for key in paths}
     order = list(paths)
-    while running:
+    for _ in range(limit):
         order.append(order.pop(0))  # rotate, so that no path always runs first after another
-        for name in order:
-            path = paths[name]
+        for key in order:
             started = time.perf_counter()
-            running = path.step() and running
-            spent[name] += time.perf_counter() - started
-        frames += running
-    gated = paths["gated"]
-    assert isinstance(gated, Agent)
-    return {k: v / max(frames, 1) for k, v in spent.items()}, frames, gated.pipeline.counters.invocations
+            if not paths[key].step():
+                return spent, paths
+            spent[key].append(time.perf_counter() - started)
+    return spent, paths
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--video", type=Path, default=MEDIA / "vtest.avi")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    detector = Detector(MODEL, threads=args.threads)
-    rounds = []
-    for _ in range(args.rounds):
-        per_frame, frames, invokes = one_round(args.video, detector)
-        rounds.append(per_frame)
-    ratios = {k: statistics.median(r[k] / r["bare"] for r in rounds) for k in rounds[0]}
-    times = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-    print(f"{args.video.name}: {frames} frames, runtime {detector.runtime}, {args.threads} threads, "
-          f"median of {args.rounds} interleaved rounds")  # fmt: skip
-    print(f"{'path':<42} {'ms/frame':>9} {'ratio':>7}")
-    labels = {
-        "bare": "decode + invoke (the limit)",
-        "every": "pipeline, detector on every frame",
-        "gated": f"pipeline, motion gate ({invokes} invokes)",
-    }
-    for key, label in labels.items():
-        print(f"{label:<42} {times[key] * 1000:>9.2f} {ratios[key]:>6.3f}x")
-    print("per round (every-frame ratio): " + ", ".join(f"{r['every'] / r['bare']:.3f}" for r in rounds))
+    detectors = {name: Detector(path, threads=args.threads) for name, path in catalog_models().items()}
+    spent, paths = run(args.video, detectors, args.frames)
+    frames = min(len(times) for times in spent.values())
+    invoke = {name: paths[name, "bare"].invoke_seconds[:frames] for name in detectors}
+    runtime = next(iter(detectors.values())).runtime
+    print(f"{args.video.name}: {frames} frames, runtime {runtime}, {args.threads} threads, every path of every "
+          "model interleaved frame by frame; ms: median per frame; ratios: median over frames of the ratio "
+          "on the same frame")  # fmt: skip
+    print(f"{'model':<28} {'invoke ms':>9} {'vs v1':>6} {'limit ms':>9} {'every frame':>12} {'motion gate':>12}")
+    for name in detectors:
+        bare = spent[name, "bare"]
+        every, gated = _ratio(spent[name, "every"], bare), _ratio(spent[name, "gated"], bare)
+        print(
+            f"{name:<28} {_ms(invoke[name]):>9.2f} {_ratio(invoke[name], invoke[REFERENCE]):>5.2f}x "
+            f"{_ms(bare):>9.2f} {every:>11.3f}x {gated:>11.3f}x"
+            f"  ({paths[name, 'gated'].pipeline.counters.invocations} gated invokes)"
+        )
+
+
+def _ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000
+
+
+def _ratio(times: list[float], reference: list[float]) -> float:
+    """Frame by frame, so that what varies with the frame (its decoding, its objects) cancels out."""
+    return statistics.median(a / b for a, b in zip(times, reference, strict=False))
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ class Detector:
         self.min_score = min_score
         self.input_size = (self.spec.input.width, self.spec.input.height)
         self._input_index = self.interpreter.get_input_details()[0]["index"]
-        self._feeder = InputFeeder(self.spec.input)
+        self.feeder = InputFeeder(self.spec.input)
         self._decoder = make_decoder(self.interpreter, self.spec)
 
     def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
@@ -75,7 +75,7 @@ class Detector:
         normalised to the whole image, best first."""
         height, width = image.shape[:2]
         crop = image if region is None else image[region.y : region.y + region.size, region.x : region.x + region.size]
-        tensor, (fill_x, fill_y) = self._feeder.prepare(crop)
+        tensor, (fill_x, fill_y) = self.feeder.prepare(crop)
         self.interpreter.set_tensor(self._input_index, tensor)
         self.interpreter.invoke()
         boxes, scores, classes = self._decoder.decode(self.interpreter, self.min_score)
