@@ -170,8 +170,9 @@ def test_postprocess_outputs_are_told_apart_in_any_listing_order(detectors: dict
     assert postprocess_outputs(tf2) == (598, 599, 600, 601)
 
 
-def test_a_model_of_another_kind_is_refused_with_what_it_is() -> None:
-    """A classifier (no such file exists here, so its tensor details stand in for it)."""
+def test_a_model_of_another_kind_is_refused_with_what_it_is(detectors: dict[str, Detector]) -> None:
+    """A classifier, and an SSD with int8 input (no such files exist here, so their tensor details
+    stand in for them)."""
     inputs = [{"name": "input", "index": 0, "shape": np.array([1, 224, 224, 3]), "dtype": np.uint8}]
     outputs = [{"name": "probabilities", "index": 1, "shape": np.array([1, 1001]), "dtype": np.uint8}]
     with pytest.raises(ModelError) as caught:
@@ -180,6 +181,10 @@ def test_a_model_of_another_kind_is_refused_with_what_it_is() -> None:
         "mobilenet.tflite: not a detector layout the agent can read (uint8[1, 224, 224, 3] -> uint8[1, 1001]); "
         "expected an SSD-style model"
     )
+    ssd = detectors["ssd_mobilenet_v1_coco_quant"].interpreter
+    int8 = [{**ssd.get_input_details()[0], "dtype": np.int8}]
+    with pytest.raises(ModelError, match=r"\(int8\[1, 300, 300, 3\] -> float32\[1, 10, 4\], "):
+        recognise(Path("ssd_int8.tflite"), int8, ssd.get_output_details())
 
 
 def test_a_damaged_model_file_is_a_config_error(tmp_path: Path) -> None:

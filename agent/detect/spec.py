@@ -48,9 +48,9 @@ class ModelSpec:
 
 def recognise(path: Path, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> ModelSpec:
     """The spec of a model file from its tensors; ModelError when it is no layout the agent reads."""
-    if len(inputs) == 1 and len(inputs[0]["shape"]) == 4:
+    dtype = inputs[0]["dtype"].__name__ if len(inputs) == 1 else None
+    if dtype in ("uint8", "float32") and len(inputs[0]["shape"]) == 4:
         shape = [int(n) for n in inputs[0]["shape"]]
-        dtype = "uint8" if inputs[0]["dtype"].__name__ == "uint8" else "float32"
         if len(outputs) == 4 and shape[3] == 3 and _ssd_shapes(outputs):
             return _ssd_spec(shape[2], shape[1], dtype, outputs)
         if len(outputs) == 1 and dtype == "float32" and 3 in (shape[1], shape[3]):
@@ -81,7 +81,7 @@ def _ssd_shapes(outputs: list[dict[str, Any]]) -> bool:
     return ranks == [1, 2, 2, 3] and any(len(d["shape"]) == 3 and d["shape"][-1] == 4 for d in outputs)
 
 
-def _ssd_spec(width: int, height: int, dtype: str, outputs: list[dict[str, Any]]) -> ModelSpec:
+def _ssd_spec(width: int, height: int, dtype: str | None, outputs: list[dict[str, Any]]) -> ModelSpec:
     boxes = next(d for d in outputs if len(d["shape"]) == 3)
     # Float SSD graphs are trained on pixels scaled to [-1, 1]; quantized ones take 0..255 as they are.
     norm = {"mean": 127.5, "std": 127.5} if dtype == "float32" else {}
