@@ -2,13 +2,14 @@
 for every catalog model the development data holds, and each model's invoke
 time relative to ssd_mobilenet_v1_coco_quant.
 
-Every path of every model runs in this one process on the same frames of the
-same file, interleaved frame by frame (each path has its own decoder, advanced
-in lockstep, and the order rotates), so that the machine's drifts in speed hit
-every path alike. Times are medians over frames: on a shared machine a few
+Each model's paths run in this one process on the same frames of the same
+file, interleaved frame by frame (each path has its own decoder, advanced in
+lockstep, and the order rotates), so that the machine's drifts in speed hit
+every path alike; the invokes of all models are compared the same way, all
+models on each frame. Times are medians over frames: on a shared machine a few
 frames stall whatever runs, and the median leaves those out.
 
-    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--frames 400]
+    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--frames 300]
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ REFERENCE = "ssd_mobilenet_v1_coco_quant"
 
 
 class Bare:
-    """Decode, prepare the model's input, invoke: nothing else. The invoke is timed on its own too."""
+    """Decode, prepare the model's input, invoke: nothing else."""
 
     def __init__(self, video: Path, detector: Detector) -> None:
         self.cap = cv2.VideoCapture(str(video))
         self.detector = detector
         self.index = detector.interpreter.get_input_details()[0]["index"]
-        self.invoke_seconds: list[float] = []
 
     def step(self) -> bool:
         ok, image = self.cap.read()
@@ -45,9 +45,7 @@ class Bare:
             return False
         tensor, _ = self.detector.feeder.prepare(image)
         self.detector.interpreter.set_tensor(self.index, tensor)
-        started = time.perf_counter()
         self.detector.interpreter.invoke()
-        self.invoke_seconds.append(time.perf_counter() - started)
         return True
 
 
@@ -69,52 +67,68 @@ class Agent:
         return True
 
 
-Key = tuple[str, str]  # model, path
-
-
-def run(video: Path, detectors: dict[str, Detector], limit: int) -> tuple[dict[Key, list[float]], dict[Key, Any]]:
-    """Seconds of every frame for each (model, path), and the paths."""
-    paths: dict[Key, Any] = {}
-    for name, detector in detectors.items():
-        paths[name, "bare"] = Bare(video, detector)
-        paths[name, "every"] = Agent(video, detector, every_frame=True)
-        paths[name, "gated"] = Agent(video, detector, every_frame=False)
-    spent: dict[Key, list[float]] = {key: [] for key in paths}
+def overhead(video: Path, detector: Detector, limit: int) -> tuple[dict[str, list[float]], int]:
+    """Seconds of every frame on each path of one model, and the gated path's invocations."""
+    paths: dict[str, Any] = {
+        "bare": Bare(video, detector),
+        "every": Agent(video, detector, every_frame=True),
+        "gated": Agent(video, detector, every_frame=False),
+    }
+    spent: dict[str, list[float]] = {key: [] for key in paths}
     order = list(paths)
     for _ in range(limit):
         order.append(order.pop(0))  # rotate, so that no path always runs first after another
         for key in order:
             started = time.perf_counter()
             if not paths[key].step():
-                return spent, paths
+                return spent, paths["gated"].pipeline.counters.invocations
             spent[key].append(time.perf_counter() - started)
-    return spent, paths
+    return spent, paths["gated"].pipeline.counters.invocations
+
+
+def invoke_times(video: Path, detectors: dict[str, Detector], limit: int) -> dict[str, list[float]]:
+    """Seconds of each model's invoke, all models on each frame in turn."""
+    cap = cv2.VideoCapture(str(video))
+    spent: dict[str, list[float]] = {name: [] for name in detectors}
+    order = list(detectors)
+    for _ in range(limit):
+        ok, image = cap.read()
+        if not ok:
+            break
+        order.append(order.pop(0))
+        for name in order:
+            detector = detectors[name]
+            tensor, _ = detector.feeder.prepare(image)
+            detector.interpreter.set_tensor(detector.interpreter.get_input_details()[0]["index"], tensor)
+            started = time.perf_counter()
+            detector.interpreter.invoke()
+            spent[name].append(time.perf_counter() - started)
+    return spent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--video", type=Path, default=MEDIA / "vtest.avi")
-    parser.add_argument("--frames", type=int, default=400)
+    parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     detectors = {name: Detector(path, threads=args.threads) for name, path in catalog_models().items()}
-    spent, paths = run(args.video, detectors, args.frames)
-    frames = min(len(times) for times in spent.values())
-    invoke = {name: paths[name, "bare"].invoke_seconds[:frames] for name in detectors}
+    invoke = invoke_times(args.video, detectors, args.frames)
     runtime = next(iter(detectors.values())).runtime
-    print(f"{args.video.name}: {frames} frames, runtime {runtime}, {args.threads} threads, every path of every "
-          "model interleaved frame by frame; ms: median per frame; ratio and +ms: median over frames of the "
-          "ratio and the difference on the same frame")  # fmt: skip
+    print(f"{args.video.name}: {args.frames} frames, runtime {runtime}, {args.threads} threads. invoke: all models "
+          "interleaved on each frame; limit, pipeline: each model's three paths interleaved frame by frame. "
+          "ms: median per frame; ratio and +ms: median over frames of the ratio and the difference on the same "
+          "frame")  # fmt: skip
     print(f"{'':<28} {'':>9} {'':>6} {'':>9} {'every frame':>19} {'motion gate':>19}")
     print(f"{'model':<28} {'invoke ms':>9} {'vs v1':>6} {'limit ms':>9}" + f" {'ratio':>9} {'+ms':>9}" * 2)
-    for name in detectors:
-        bare = spent[name, "bare"]
+    for name, detector in detectors.items():
+        spent, invokes = overhead(args.video, detector, args.frames)
+        bare = spent["bare"]
         row = [_ms(invoke[name]), _ratio(invoke[name], invoke[REFERENCE]), _ms(bare)]
         for path in ("every", "gated"):
-            row += [_ratio(spent[name, path], bare), _extra_ms(spent[name, path], bare)]
-        invokes = paths[name, "gated"].pipeline.counters.invocations
+            row += [_ratio(spent[path], bare), _extra_ms(spent[path], bare)]
         print(f"{name:<28} {row[0]:>9.2f} {row[1]:>5.2f}x {row[2]:>9.2f} {row[3]:>8.3f}x {row[4]:>9.2f} "
-              f"{row[5]:>8.3f}x {row[6]:>9.2f}  ({invokes} gated invokes)")  # fmt: skip
+              f"{row[5]:>8.3f}x {row[6]:>9.2f}  ({invokes} gated invokes)", flush=True)  # fmt: skip
 
 
 def _ms(seconds: list[float]) -> float:

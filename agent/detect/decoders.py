@@ -48,7 +48,8 @@ class YoloxDecoder:
     best class; overlapping boxes of one class are suppressed by OpenCV's NMS."""
 
     def __init__(self, interpreter: Interpreter, spec: ModelSpec, nms_iou: float = 0.45) -> None:
-        self._output = interpreter.get_output_details()[0]["index"]
+        # A view of the output, not get_tensor's copy of all of it: only the rows that pass are copied.
+        self._output = interpreter.tensor(interpreter.get_output_details()[0]["index"])
         width, height = spec.input.width, spec.input.height
         cells, strides = [], []
         for s in YOLOX_STRIDES:
@@ -61,7 +62,7 @@ class YoloxDecoder:
         self._nms_iou = nms_iou
 
     def decode(self, interpreter: Interpreter, min_score: float) -> Decoded:
-        out = interpreter.get_tensor(self._output)[0]
+        out = self._output()[0]
         # A score is objectness x a probability, so it can only pass where objectness does.
         rows = np.flatnonzero(out[:, 4] >= min_score)
         raw = out[rows]
