@@ -25,8 +25,9 @@ def file_problems(config: HubConfig) -> list[Problem]:
     """The files the config names exist, are regular files this user can read, and hold what they should.
     Cheap and free of side effects: every load of the config runs them."""
     d, tls = config.detector, config.mqtt.tls
+    model = d.model if isinstance(d.model, Path) else None  # a catalog name is resolved when the model loads
     files: list[tuple[Loc, Path | None]] = [
-        (("detector", "model"), d.model),
+        (("detector", "model"), model),
         (("detector", "labels"), d.labels),
         (("mqtt", "password_file"), config.mqtt.password_file),
         (("mqtt", "tls", "ca_file"), tls.ca_file),
@@ -41,8 +42,8 @@ def file_problems(config: HubConfig) -> list[Problem]:
     problems = [(loc, why) for loc, path in files if path is not None and (why := _unreadable(path))]
     if problems:
         return problems
-    if d.model is not None and not _is_tflite(d.model):
-        problems.append((("detector", "model"), f"file {d.model} is not a TFLite model (no TFL3 header)"))
+    if model is not None and not _is_tflite(model):
+        problems.append((("detector", "model"), f"file {model} is not a TFLite model (no TFL3 header)"))
     if d.labels is not None and (why := _not_text(d.labels, "one label per line")):
         problems.append((("detector", "labels"), why))
     if config.mqtt.password_file is not None and (why := _not_text(config.mqtt.password_file, "the password")):
@@ -106,7 +107,7 @@ def _model_problems(config: HubConfig) -> list[Problem]:
         model = resolve_model(d.model)
     except ModelError as exc:
         return [(("detector", "model"), str(exc))]
-    if d.model is None:  # the default model, which file_problems did not see
+    if not isinstance(d.model, Path):  # a catalog name or the default, which file_problems did not see
         why = _unreadable(model) or (None if _is_tflite(model) else f"file {model} is not a TFLite model")
         if why:
             return [(("detector", "model"), why)]
@@ -114,9 +115,12 @@ def _model_problems(config: HubConfig) -> list[Problem]:
         Detector(model, d.labels, d.threads, d.runtime)
     except RuntimeUnavailable as exc:
         return [(("detector", "runtime"), f"{exc}; expected ai-edge-litert or tflite-runtime installed")]
+    except ModelError as exc:  # a layout the agent cannot read: the message says what it found and expects
+        return [(("detector", "model"), str(exc))]
     except Exception as exc:  # whatever the runtime raises on this file, `run` would fail on it the same way
         why = " ".join(str(exc).split()) or type(exc).__name__
-        return [(("detector", "model"), f"{model} cannot be loaded: {why}; expected an SSD-style TFLite detector")]
+        expected = "expected a TFLite detector (see camhub-agent model list)"
+        return [(("detector", "model"), f"{model} cannot be loaded: {why}; {expected}")]
     return []
 
 

@@ -1,11 +1,15 @@
-"""The agent's pipeline versus the limit: decoding a frame plus one `invoke`.
+"""The agent's pipeline versus the limit (decoding a frame plus one `invoke`),
+for every catalog model the development data holds, and each model's invoke
+time relative to ssd_mobilenet_v1_coco_quant.
 
-All paths run in this one process, on the same frames of the same file, with
-the same interpreter, interleaved frame by frame (each path has its own
-decoder, advanced in lockstep) so that the machine's drifts in speed hit every
-path alike. Each round covers the whole file; the median round is reported.
+Each model's paths run in this one process on the same frames of the same
+file, interleaved frame by frame (each path has its own decoder, advanced in
+lockstep, and the order rotates), so that the machine's drifts in speed hit
+every path alike; the invokes of all models are compared the same way, all
+models on each frame. Times are medians over frames: on a shared machine a few
+frames stall whatever runs, and the median leaves those out.
 
-    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--rounds 3]
+    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--frames 300]
 """
 
 from __future__ import annotations
@@ -14,33 +18,43 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
-from common import MEDIA, MODEL
+from common import MEDIA, catalog_models
 
 from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
 from agent.pipeline import CameraPipeline
 
+REFERENCE = "ssd_mobilenet_v1_coco_quant"
+
 
 class Bare:
-    """Decode, resize to the model input, invoke: nothing else."""
+    """Decode, prepare the model's input, invoke: nothing else. Each step decodes the next frame after
+    its invoke, as a loop of only these would: the runtime's threads keep spinning a little after
+    invoke returns, and on two cores whatever runs next pays for that, here as in the agent."""
 
     def __init__(self, video: Path, detector: Detector) -> None:
         self.cap = cv2.VideoCapture(str(video))
-        self.interpreter, self.size = detector.interpreter, detector.input_size
-        self.index = self.interpreter.get_input_details()[0]["index"]
+        self.detector = detector
+        self.index = detector.interpreter.get_input_details()[0]["index"]
+        self.image = self._read()
 
     def step(self) -> bool:
-        ok, image = self.cap.read()
-        if not ok:
+        if self.image is None:
             return False
-        rgb = cv2.cvtColor(cv2.resize(image, self.size), cv2.COLOR_BGR2RGB)
-        self.interpreter.set_tensor(self.index, rgb[np.newaxis])
-        self.interpreter.invoke()
+        tensor, _ = self.detector.feeder.prepare(self.image)
+        self.detector.interpreter.set_tensor(self.index, tensor)
+        self.detector.interpreter.invoke()
+        self.image = self._read()
         return True
+
+    def _read(self) -> np.ndarray | None:
+        ok, image = self.cap.read()
+        return image if ok else None
 
 
 class Agent:
@@ -61,54 +75,101 @@ class Agent:
         return True
 
 
-def one_round(video: Path, detector: Detector) -> tuple[dict[str, float], int, int]:
-    """Seconds per frame of each path over the whole file, frames, gated invocations."""
-    paths = {
+def overhead(video: Path, detector: Detector, limit: int) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
+    """Seconds of every frame on each path of one model (wall clock, and CPU of this thread outside
+    invoke: the agent's own work, which waiting for a busy CPU does not inflate), and the gated
+    path's invocations."""
+    paths: dict[str, Any] = {
         "bare": Bare(video, detector),
         "every": Agent(video, detector, every_frame=True),
         "gated": Agent(video, detector, every_frame=False),
     }
-    spent = dict.fromkeys(paths, 0.0)
-    frames = 0
-    running = True
+    wall: dict[str, list[float]] = {key: [] for key in paths}
+    cpu: dict[str, list[float]] = {key: [] for key in paths}
+    invoke = _CpuOfInvoke(detector)
     order = list(paths)
-    while running:
+    for _ in range(limit):
         order.append(order.pop(0))  # rotate, so that no path always runs first after another
+        for key in order:
+            started, started_cpu, invoke.seconds = time.perf_counter(), time.thread_time(), 0.0
+            if not paths[key].step():
+                return wall, cpu, paths["gated"].pipeline.counters.invocations
+            wall[key].append(time.perf_counter() - started)
+            cpu[key].append(time.thread_time() - started_cpu - invoke.seconds)
+    return wall, cpu, paths["gated"].pipeline.counters.invocations
+
+
+class _CpuOfInvoke:
+    """Counts this thread's CPU inside invoke, to leave it out: the runtime's threads wait for each
+    other there, spinning longer the busier the machine."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.seconds = 0.0
+        self._invoke = detector.interpreter.invoke
+        detector.interpreter.invoke = self  # type: ignore[method-assign]
+
+    def __call__(self) -> None:
+        started = time.thread_time()
+        self._invoke()
+        self.seconds += time.thread_time() - started
+
+
+def invoke_times(video: Path, detectors: dict[str, Detector], limit: int) -> dict[str, list[float]]:
+    """Seconds of each model's invoke, all models on each frame in turn."""
+    cap = cv2.VideoCapture(str(video))
+    spent: dict[str, list[float]] = {name: [] for name in detectors}
+    order = list(detectors)
+    for _ in range(limit):
+        ok, image = cap.read()
+        if not ok:
+            break
+        order.append(order.pop(0))
         for name in order:
-            path = paths[name]
+            detector = detectors[name]
+            tensor, _ = detector.feeder.prepare(image)
+            detector.interpreter.set_tensor(detector.interpreter.get_input_details()[0]["index"], tensor)
             started = time.perf_counter()
-            running = path.step() and running
-            spent[name] += time.perf_counter() - started
-        frames += running
-    gated = paths["gated"]
-    assert isinstance(gated, Agent)
-    return {k: v / max(frames, 1) for k, v in spent.items()}, frames, gated.pipeline.counters.invocations
+            detector.interpreter.invoke()
+            spent[name].append(time.perf_counter() - started)
+    return spent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--video", type=Path, default=MEDIA / "vtest.avi")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    detector = Detector(MODEL, threads=args.threads)
-    rounds = []
-    for _ in range(args.rounds):
-        per_frame, frames, invokes = one_round(args.video, detector)
-        rounds.append(per_frame)
-    ratios = {k: statistics.median(r[k] / r["bare"] for r in rounds) for k in rounds[0]}
-    times = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-    print(f"{args.video.name}: {frames} frames, runtime {detector.runtime}, {args.threads} threads, "
-          f"median of {args.rounds} interleaved rounds")  # fmt: skip
-    print(f"{'path':<42} {'ms/frame':>9} {'ratio':>7}")
-    labels = {
-        "bare": "decode + invoke (the limit)",
-        "every": "pipeline, detector on every frame",
-        "gated": f"pipeline, motion gate ({invokes} invokes)",
-    }
-    for key, label in labels.items():
-        print(f"{label:<42} {times[key] * 1000:>9.2f} {ratios[key]:>6.3f}x")
-    print("per round (every-frame ratio): " + ", ".join(f"{r['every'] / r['bare']:.3f}" for r in rounds))
+    detectors = {name: Detector(path, threads=args.threads) for name, path in catalog_models().items()}
+    invoke = invoke_times(args.video, detectors, args.frames)
+    runtime = next(iter(detectors.values())).runtime
+    print(f"{args.video.name}: {args.frames} frames, runtime {runtime}, {args.threads} threads. invoke: all models "
+          "interleaved on each frame; limit, pipeline: each model's three paths interleaved frame by frame. "
+          "ms: median per frame; ratio (wall clock) and +ms CPU (this thread, outside invoke): median over "
+          "frames of the ratio and the difference on the same frame")  # fmt: skip
+    print(f"{'':<28} {'':>9} {'':>6} {'':>9} {'every frame':>19} {'motion gate':>19}")
+    print(f"{'model':<28} {'invoke ms':>9} {'vs v1':>6} {'limit ms':>9}" + f" {'ratio':>9} {'+ms CPU':>9}" * 2)
+    for name, detector in detectors.items():
+        wall, cpu, invokes = overhead(args.video, detector, args.frames)
+        row = [_ms(invoke[name]), _ratio(invoke[name], invoke[REFERENCE]), _ms(wall["bare"])]
+        for path in ("every", "gated"):
+            row += [_ratio(wall[path], wall["bare"]), _extra_ms(cpu[path], cpu["bare"])]
+        print(f"{name:<28} {row[0]:>9.2f} {row[1]:>5.2f}x {row[2]:>9.2f} {row[3]:>8.3f}x {row[4]:>9.2f} "
+              f"{row[5]:>8.3f}x {row[6]:>9.2f}  ({invokes} gated invokes)", flush=True)  # fmt: skip
+
+
+def _ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000
+
+
+def _extra_ms(times: list[float], reference: list[float]) -> float:
+    """What the path costs over the reference, frame by frame: the part that does not grow with invoke."""
+    return statistics.median(a - b for a, b in zip(times, reference, strict=False)) * 1000
+
+
+def _ratio(times: list[float], reference: list[float]) -> float:
+    """Frame by frame, so that what varies with the frame (its decoding, its objects) cancels out."""
+    return statistics.median(a / b for a, b in zip(times, reference, strict=False))
 
 
 if __name__ == "__main__":

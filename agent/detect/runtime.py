@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from agent.detect.spec import ModelError
 from agent.errors import StartupError
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ class Interpreter(Protocol):
     def get_output_details(self) -> list[dict[str, Any]]: ...
     def set_tensor(self, index: int, value: Any) -> None: ...
     def get_tensor(self, index: int) -> Any: ...
+    def tensor(self, index: int) -> Any: ...
     def invoke(self) -> None: ...
 
 
@@ -47,8 +49,11 @@ def load_interpreter(model: Path, threads: int, runtime: RuntimeName = "auto") -
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
             continue
-        interpreter = cls(model_path=str(model), num_threads=threads)
-        interpreter.allocate_tensors()
+        try:
+            interpreter = cls(model_path=str(model), num_threads=threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # what both runtimes raise for a file they cannot load
+            raise ModelError(f"{model}: the {name} runtime cannot load it: {exc}") from None
         log.info("loaded %s with %s runtime, %d threads", model.name, name, threads)
         return interpreter, name
     raise RuntimeUnavailable("no TFLite runtime could be imported (" + "; ".join(errors) + ")")
