@@ -9,9 +9,6 @@ import numpy as np
 
 from agent.detect.detector import Box
 
-# Labels the model confuses for one object; association and duplicate suppression
-# work within a family, while each track still reports its own (voted) label.
-FAMILY = {"person": 0, "bicycle": 1, "motorcycle": 1, "car": 2, "bus": 2, "truck": 2}
 # Within a family, a weaker box overlapping a better one this much (IoU) is a second box of it,
 DUPLICATE_IOU = 0.5
 # and so is one lying this much on it (share of the smaller box inside the other), unless their
@@ -36,7 +33,7 @@ def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return inter / union, inter / area_a[:, None], area_b[None, :] / area_a[:, None]
 
 
-def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[int]) -> set[int]:
+def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[str]) -> set[int]:
     """Indices of boxes to drop: within a family, a box overlapping a better one
     (IoU), or lying mostly on it or around it when the two are of comparable size.
     The model often gives one person a full box and a torso box, a shifted second

@@ -23,8 +23,9 @@ import numpy as np
 
 from agent.config import TrackerConfig
 from agent.detect.detector import Box, Detection
+from agent.track.families import family_of
 from agent.track.kinematics import BoxFilter
-from agent.track.matching import FAMILY, association_cost, boxes_array, duplicates, greedy_assign
+from agent.track.matching import association_cost, boxes_array, duplicates, greedy_assign
 
 RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
 MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
@@ -35,7 +36,6 @@ MAX_STILL_PATIENCE = 60.0  # up to this many seconds, before `end`
 END_MISSES = 2  # passes missed before `end`: with a motion gate, passes may be 10 s apart
 EDGE_MARGIN = 0.02  # a box this close to the border is cut by it
 LEAVING_SPEED = 0.02  # frame sizes per second towards the border: walking out, not jitter
-NO_FAMILY = -1  # labels outside FAMILY are tracked among themselves
 
 
 @dataclass
@@ -64,7 +64,7 @@ class _State:
     """A track's working memory."""
 
     id: int
-    family: int
+    family: str
     motion: BoxFilter
     start: float
     window: deque[bool]  # hit or miss on each of the last `confirm_window` passes
@@ -158,7 +158,7 @@ class Tracker:
             return {}
         boxes = boxes_array([d.box for d in dets])
         cost, distance, size_change = association_cost(boxes_array([s.motion.predict(ts) for s in self._tracks]), boxes)
-        families = np.array([FAMILY.get(d.label, NO_FAMILY) for d in dets])
+        families = np.array([family_of(d.label) for d in dets])
         # An unseen object may have turned or stopped: the gate widens while it coasts.
         unseen = np.array([ts - s.last_seen for s in self._tracks])
         allowed = (
@@ -182,7 +182,7 @@ class Tracker:
             if det.score < self.config.seed_score:
                 continue
             window = deque([True], maxlen=self.config.confirm_window)
-            state = _State(self._next_id, FAMILY.get(det.label, NO_FAMILY), BoxFilter(det.box, ts), ts, window)
+            state = _State(self._next_id, family_of(det.label), BoxFilter(det.box, ts), ts, window)
             state.hit(det, ts, self.zones_of)
             self._next_id += 1
             self._tracks.append(state)
@@ -222,7 +222,7 @@ class Tracker:
         if hits < self.config.confirm_hits:
             return False
         needed = self.config.confirm_score
-        if state.family == FAMILY["person"] and state.moved < STILL:
+        if state.family == "person" and state.moved < STILL:
             # Cones, signs and posts score as people but never walk; a parked car is real.
             needed = max(needed, self.config.still_person_score)
         return statistics.median(list(state.scores)[-hits:]) >= needed
@@ -244,7 +244,7 @@ def _deduplicated(detections: list[Detection]) -> list[Detection]:
     drop = duplicates(
         boxes_array([d.box for d in detections]),
         [d.score for d in detections],
-        [FAMILY.get(d.label, NO_FAMILY) for d in detections],
+        [family_of(d.label) for d in detections],
     )
     return [d for i, d in enumerate(detections) if i not in drop]
 

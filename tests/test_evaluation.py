@@ -1,0 +1,54 @@
+"""The development clips scored against their ground truth (benchmarks/evaluate.py),
+with the default model and config: floors that a later change must not break."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.shared import MODEL, REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import evaluate
+
+TRUTH = evaluate.clips()
+
+
+def scores(clip: str) -> dict[str, evaluate.Score]:
+    return evaluate.evaluate(str(MODEL), clip, TRUTH[clip])
+
+
+@pytest.fixture(scope="module")
+def vtest() -> dict[str, evaluate.Score]:
+    return scores("vtest.avi")
+
+
+def test_vtest_finds_the_visits_without_splitting_them(vtest: dict[str, evaluate.Score]) -> None:
+    people = vtest["person"]
+    assert people.visits == 21
+    assert people.matched >= 19, people
+    assert people.new <= 1.3 * people.matched, people
+    assert people.open == 0
+
+
+def test_vtest_parked_vehicles_are_not_split(vtest: dict[str, evaluate.Score]) -> None:
+    vehicles = vtest["vehicle"]
+    assert vehicles.matched >= 1 and vehicles.new <= vehicles.visits, vehicles
+
+
+def test_quiet_scene_has_no_person() -> None:
+    found = scores("quiet.mp4")
+    assert "person" not in found
+    assert found["vehicle"].new == found["vehicle"].matched == 1  # the parked car, once
+
+
+def test_tree_in_the_wind_makes_at_most_one_object() -> None:
+    assert sum(s.new for s in scores("tree.avi").values()) <= 1
+
+
+def test_matching_pairs_each_visit_with_at_most_one_overlapping_object() -> None:
+    objs = [evaluate.Obj("person", 0, 5, 50, True), evaluate.Obj("person", 40, 45, 90, True)]
+    score = evaluate.score([(0, 30), (35, 100), (200, 300)], objs, fps=10.0)
+    assert (score.visits, score.new, score.matched) == (3, 2, 2)
+    assert score.delays == [0.5, 1.0]  # the first object's `new` 0.5 s into visit 1; the second 1 s into visit 2
