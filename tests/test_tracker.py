@@ -219,7 +219,9 @@ def test_each_object_keeps_its_own_label() -> None:
         ]
 
     tracker = Tracker(TrackerConfig(update_interval=1.0))
-    events = play(tracker, frames(scene, 41))  # the last pass sees a "bicycle"
+    # Two detections confirm a motorbike: the first two passes see a "motorcycle" (a
+    # tie would be a coin toss); the last pass sees a "bicycle".
+    events = play(tracker, frames(scene, 40, start=1))
     assert sorted(e.track.label for e in events if e.type == "new") == ["car", "motorcycle", "person"]
     assert "update" not in kinds(events)  # the odd "bicycle" is outvoted, not reported
     assert sorted(t.label for t in tracker.active()) == ["car", "motorcycle", "person"]
@@ -311,3 +313,67 @@ def test_events_carry_snapshots() -> None:
     (now,) = tracker.active()
     assert now.box != box_at_new and now.zones == []
     assert now.last_seen == pytest.approx(1.9)
+
+
+def crossing_car(fps: float, seed: int, x: float = 0.4, down: bool = True) -> list[tuple[float, list[Detection]]]:
+    """Seen from above, a car crosses the picture in 2.5 s (top to bottom, or up); the
+    model finds it half of the time (0.2 s on, 0.2 s off), at scores around 0.5."""
+    rng = random.Random(seed)
+    phase = rng.randrange(2)
+    passes = []
+    for i in range(int(3.0 * fps)):
+        t = i / fps
+        cy = -0.1 + 1.2 * t / 2.5
+        cy = cy if down else 1.0 - cy
+        seen = 0.05 < cy < 0.95 and (int(i * 5 / fps + 1e-9) + phase) % 2 == 0
+        passes.append((t, [vehicle(x, cy, 0.2, 0.3, rng.uniform(0.45, 0.65), "car")] if seen else []))
+    return passes
+
+
+@pytest.mark.parametrize("fps", [5.0, 12.5, 25.0])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_car_crossing_in_2_5_s_seen_in_half_the_frames_is_one_object_at_any_frame_rate(fps: float, seed: int) -> None:
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, crossing_car(fps, seed))
+    events += tracker.flush(3.0)
+    assert kinds(events) == {"new": 1, "end": 1}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_cars_passing_each_other_in_opposite_directions_keep_their_ids(seed: int) -> None:
+    """Side by side, their boxes close but apart, each seen in half the frames at 12.5 fps."""
+    down, up = crossing_car(12.5, seed, x=0.38), crossing_car(12.5, seed + 100, x=0.6, down=False)
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, [(t, a + b) for (t, a), (_, b) in zip(down, up, strict=True)])
+    events += tracker.flush(3.0)
+    assert kinds(events) == {"new": 2, "end": 2}
+    for end in (e for e in events if e.type == "end"):
+        new = next(e for e in events if e.type == "new" and e.track.id == end.track.id)
+        # Each ends on the side of the picture it drove to: the one going down is at the bottom.
+        went_down = end.track.box[1] > new.track.box[1]
+        assert went_down == (new.track.box[0] < 0.45)
+
+
+def test_settings_per_family_and_label_with_keys_for_all_objects() -> None:
+    config = TrackerConfig.model_validate(
+        {"end_after": 7.0, "vehicle": {"end_after": 9.0}, "labels": {"bus": {"confirm_hits": 4}}}
+    )
+    person, car, bus, motorbike = (config.rules(label) for label in ("person", "car", "bus", "motorcycle"))
+    assert (person.end_after, car.end_after, bus.end_after, motorbike.end_after) == (7.0, 9.0, 9.0, 7.0)
+    assert (person.confirm_hits, car.confirm_hits, bus.confirm_hits) == (3, 2, 4)
+    assert person.still_score > car.still_score  # a parked car is real; a "person" that never walks may be a cone
+
+
+def test_old_pass_counted_settings_are_migrated_to_seconds() -> None:
+    """`confirm_window` counted detector passes, at the camera's default 5 fps."""
+    config = TrackerConfig.model_validate({"confirm_window": 5, "still_person_score": 0.8})
+    assert config.rules("person").forget_after == pytest.approx(1.0)
+    assert config.rules("person").still_score == 0.8
+    assert config.rules("car").forget_after == pytest.approx(1.0)
+
+
+def test_a_parked_car_is_reported_at_a_score_that_would_not_do_for_a_still_person() -> None:
+    car = vehicle(0.7, 0.6, 0.2, 0.12, 0.55, "car")
+    cone = person(0.2, 0.4, h=0.05, score=0.55)
+    events = play(Tracker(TrackerConfig()), frames(lambda i: [car, cone], 100))
+    assert [e.track.label for e in events] == ["car"]
