@@ -13,6 +13,7 @@ import yaml
 
 from agent import __version__
 from agent.configfile import EX_CONFIG, ConfigError, load_config
+from agent.detect.catalog import CATALOG, DEFAULT_MODEL
 from agent.detect.model import ModelError
 from agent.detect.runtime import RuntimeUnavailable
 
@@ -69,15 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every-frame", action="store_true", help="run the detector on every frame (no motion gate)")
     p.set_defaults(handler=_replay)
 
-    p = sub.add_parser("model", help="manage the detection model")
+    p = sub.add_parser("model", help="the detection models: list the catalog, install one")
     model_sub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
-    f = model_sub.add_parser("fetch", help="download the default model, verify its sha256, install it atomically")
-    src = f.add_mutually_exclusive_group()
-    src.add_argument("--url", help="download from this address instead of the official one")
+    m = model_sub.add_parser("list", help="the catalog's models, which one is the default, which are installed")
+    m.set_defaults(handler=_model_list)
+    m = model_sub.add_parser("fetch", help="download a catalog model, verify its sha256, install it atomically")
+    m.add_argument("name", nargs="?", default=DEFAULT_MODEL, choices=list(CATALOG), metavar="NAME",
+                   help=f"a catalog name (default: {DEFAULT_MODEL}); see `model list`")  # fmt: skip
+    src = m.add_mutually_exclusive_group()
+    src.add_argument("--url", help="download from this address (a mirror) instead of the catalog's")
     src.add_argument("--file", type=Path, help="install a local copy (e.g. from a USB stick)")
-    f.add_argument("--sha256", help="expected sha256 (default: the official model's)")
-    f.add_argument("--dest", type=Path, help="where to install (default: the state directory's models/detect.tflite)")
-    f.set_defaults(handler=_model_fetch)
+    m.set_defaults(handler=_model_fetch)
     return parser
 
 
@@ -115,16 +118,29 @@ def _replay(args: argparse.Namespace) -> int:
         return 1
 
 
-def _model_fetch(args: argparse.Namespace) -> int:
-    from agent.detect.model import DEFAULT_MODEL_SHA256, default_model_path, fetch_model
+def _model_list(args: argparse.Namespace) -> int:
+    from agent.detect.model import installed_path
 
-    dest = args.dest or default_model_path()
+    print(f"  {'name':<30} {'decoder':<7} {'input':<32} {'boxes':>5}  {'licence':<10}  installed")
+    for name, entry in CATALOG.items():
+        spec, path = entry.spec, installed_path(name)
+        mark = "*" if name == DEFAULT_MODEL else " "
+        print(f"{mark} {name:<30} {spec.decoder:<7} {spec.input.describe():<32} {spec.max_boxes or 'any':>5}  "
+              f"{entry.licence:<10}  {path if path.is_file() else 'no'}")  # fmt: skip
+    print("* the default: used when detector.model and $CAMHUB_MODEL are unset")
+    return 0
+
+
+def _model_fetch(args: argparse.Namespace) -> int:
+    from agent.detect.model import fetch_model
+
+    entry = CATALOG[args.name]
     try:
-        fetch_model(dest, url=args.url, file=args.file, sha256=args.sha256 or DEFAULT_MODEL_SHA256)
+        dest = fetch_model(entry, url=args.url, file=args.file)
     except (ModelError, OSError) as exc:
         print(f"camhub-agent: model fetch failed: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"installed": str(dest)}))
+    print(json.dumps({"model": entry.name, "installed": str(dest), "sha256": entry.sha256}))
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from agent.detect.catalog import CATALOG, DEFAULT_MODEL
 from agent.detect.labels import TRACKED_LABELS
 from agent.track.families import FAMILY
 
@@ -59,11 +60,18 @@ def _default_objects() -> dict[str, ObjectFilter]:
     return {label: ObjectFilter(min_score=0.5 if label == "person" else 0.3) for label in TRACKED_LABELS}
 
 
+CatalogName = Literal[tuple(CATALOG)]  # type: ignore[valid-type]
+
+
 class DetectorConfig(Strict):
-    model: Path | None = Field(
-        None, description="the .tflite file; default: $CAMHUB_MODEL, else models/detect.tflite in the state directory"
+    model: CatalogName | Path | None = Field(
+        None,
+        description="a catalog model (" + ", ".join(CATALOG) + "; `camhub-agent model fetch NAME` installs it) "
+        f"or the path of a .tflite file; default: $CAMHUB_MODEL, else {DEFAULT_MODEL}",
     )
-    labels: Path | None = Field(None, description="a labelmap.txt; default: the built-in COCO names")
+    labels: Path | None = Field(
+        None, description="a labelmap.txt, one name per class id; default: the model's own (COCO's names)"
+    )
     runtime: Literal["auto", "litert", "tflite"] = Field(
         "auto", description="auto: LiteRT (ai-edge-litert) if installed, else tflite-runtime"
     )
@@ -73,6 +81,14 @@ class DetectorConfig(Strict):
         description="labels to report (person, bicycle, car, motorcycle, bus, truck), each with "
         "min_score (default 0.5 for person, 0.3 for the others), min_area, max_area; a label left out is ignored",
     )
+
+    @field_validator("model")
+    @classmethod
+    def _name_or_file(cls, model: str | Path | None) -> str | Path | None:
+        # A bare word that is no catalog name is a misspelt name far more often than a file in the cwd.
+        if isinstance(model, Path) and model.parent == Path() and not model.suffix:
+            raise ValueError(f"unknown model '{model}'; expected one of {', '.join(CATALOG)} or a .tflite file path")
+        return model
 
     @field_validator("objects")
     @classmethod

@@ -194,7 +194,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 def _file_problems(config: HubConfig, lines: dict[Loc, int]) -> list[ConfigProblem]:
     """Checks that need the file system: files named by the config must be readable."""
     checks: list[tuple[Loc, Path | None]] = [
-        (("detector", "model"), config.detector.model),
+        (("detector", "model"), config.detector.model if isinstance(config.detector.model, Path) else None),
         (("detector", "labels"), config.detector.labels),
         (("mqtt", "password_file"), config.mqtt.password_file),
         (("mqtt", "tls", "ca_file"), config.mqtt.tls.ca_file),

@@ -8,8 +8,9 @@ usage() {
 Usage: sudo scripts/install.sh [options]
 
   --source PATH      checkout, source dir or wheel to install (default: this checkout)
-  --model-file PATH  install the detector model from a local file instead of downloading it
-  --model-url URL    download the detector model from URL
+  --model NAME       the catalog model to install (default: the catalog's default; see `camhub-agent model list`)
+  --model-file PATH  install that model from a local file (e.g. a USB stick) instead of downloading it
+  --model-url URL    download that model from URL (a mirror); its sha256 is checked all the same
   --no-model         leave the model alone
   --no-start         install and enable the service, but do not (re)start it
   --no-apt           do not apt-get install python3-venv / python3-picamera2
@@ -31,12 +32,14 @@ PURGE=0
 START=1
 APT=1
 MODEL_ARGS=()
+MODEL_NAME=()
 FETCH_MODEL=1
 PIP_ARGS=()
 
 while (($#)); do
     case $1 in
         --source) SOURCE=$(realpath "$2"); shift ;;
+        --model) MODEL_NAME=("$2"); shift ;;
         --model-file) MODEL_ARGS=(--file "$(realpath "$2")"); shift ;;
         --model-url) MODEL_ARGS=(--url "$2"); shift ;;
         --no-model) FETCH_MODEL=0 ;;
@@ -150,9 +153,9 @@ install_config() {
 
 install_model() {
     ((FETCH_MODEL)) || return 0
-    say "model fetch ${MODEL_ARGS[*]}"
+    say "model fetch ${MODEL_NAME[*]} ${MODEL_ARGS[*]}"
     install -d -m 0750 "$STATE_DIR"
-    CAMHUB_STATE_DIR=$STATE_DIR "$VENV/bin/camhub-agent" model fetch "${MODEL_ARGS[@]}"
+    CAMHUB_STATE_DIR=$STATE_DIR "$VENV/bin/camhub-agent" model fetch "${MODEL_NAME[@]}" "${MODEL_ARGS[@]}"
     host chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR"
 }
 

@@ -3,10 +3,8 @@ layout of the detector's outputs."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from agent.config import CameraConfig, DetectorConfig, ObjectFilter
-from agent.detect.detector import Detection, _output_indices
+from agent.detect.detector import Detection
 from agent.detect.filters import CameraFilter
 
 CAMERA = CameraConfig(
@@ -36,27 +34,3 @@ def test_masks_and_zones_go_by_the_bottom_centre() -> None:
     assert f.keep(head_in_mask_feet_outside)
     assert f.zones_of(head_in_mask_feet_outside) == ["road"]
     assert f.zones_of(Detection("person", 0.8, (0.6, 0.1, 0.7, 0.45))) == []
-
-
-def _details(*specs: tuple[str, tuple[int, ...]]) -> list[dict]:
-    return [{"name": name, "index": i, "shape": np.array(shape)} for i, (name, shape) in enumerate(specs)]
-
-
-def test_tf1_postprocess_outputs_by_name() -> None:
-    details = _details(
-        ("TFLite_Detection_PostProcess:2", (1, 10)),
-        ("TFLite_Detection_PostProcess", (1, 10, 4)),
-        ("TFLite_Detection_PostProcess:3", (1,)),
-        ("TFLite_Detection_PostProcess:1", (1, 10)),
-    )
-    assert _output_indices(details) == (1, 3, 0, 2)  # boxes, classes, scores, count
-
-
-def test_tf2_outputs_by_shape_scores_before_classes() -> None:
-    details = _details(
-        ("StatefulPartitionedCall:1", (1, 25)),
-        ("StatefulPartitionedCall:3", (1, 25, 4)),
-        ("StatefulPartitionedCall:0", (1,)),
-        ("StatefulPartitionedCall:2", (1, 25)),
-    )
-    assert _output_indices(details) == (1, 3, 0, 2)

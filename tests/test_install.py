@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.shared import MODEL, REPO
+from tests.shared import MODELS, REPO
 
 PYTHON = Path("/usr/bin/python3")
 OFFLINE_PIP = "--no-deps --no-build-isolation --no-index"
@@ -63,11 +63,11 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path) -> None:
     (site / "test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     config.write_text(config.read_text() + "# edited on the hub\n")
 
-    second = _install(source, root, "--model-file", str(MODEL))
+    second = _install(source, root, "--model", "yolox_nano", "--model-file", str(MODELS["yolox_nano"]))
     assert config.read_text().endswith("# edited on the hub\n")
     assert "keeping existing" in second.stdout
-    model = root / "var/lib/camhub-agent/models/detect.tflite"
-    assert filecmp.cmp(model, MODEL, shallow=False)
+    model = root / "var/lib/camhub-agent/models/yolox_nano.tflite"
+    assert filecmp.cmp(model, MODELS["yolox_nano"], shallow=False)
     assert _tree(root) - installed == {"var", "var/lib", "var/lib/camhub-agent", "var/lib/camhub-agent/models",
                                        str(model.relative_to(root))}  # fmt: skip
     assert "Successfully installed camhub-agent" in second.stdout  # an upgrade reinstalls the package

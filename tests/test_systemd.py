@@ -16,7 +16,8 @@ import pytest
 
 from agent.config import SpoolConfig
 from agent.configfile import EX_CONFIG
-from agent.detect.model import default_model_path
+from agent.detect.catalog import DEFAULT_MODEL
+from agent.detect.model import installed_path
 from agent.systemd import Notifier, ProgressWatchdog
 from tests.shared import REPO
 
@@ -85,7 +86,7 @@ def test_unit_matches_what_the_agent_does(monkeypatch: pytest.MonkeyPatch) -> No
     assert SpoolConfig().path.parent == state
     monkeypatch.delenv("CAMHUB_STATE_DIR", raising=False)
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    assert default_model_path().parent.parent == state
+    assert installed_path(DEFAULT_MODEL).parent.parent == state
 
 
 # --- the notify protocol -----------------------------------------------------------------------------------

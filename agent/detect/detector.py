@@ -1,19 +1,22 @@
-"""The object detector: one persistent TFLite interpreter for SSD-style models
-whose graph ends in the standard `TFLite_Detection_PostProcess` op (SSD
-MobileNet, SSDLite MobileDet, EfficientDet-Lite)."""
+"""The object detector: one persistent TFLite interpreter, fed and read as the
+model's spec says (the catalog's entry for a known file, else what its tensors
+show), behind one interface for every model family."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
 
+from agent.detect.catalog import entry_with_sha256
+from agent.detect.decoders import make_decoder
 from agent.detect.labels import load_labels
-from agent.detect.runtime import RuntimeName, load_interpreter
+from agent.detect.model import sha256_of
+from agent.detect.preprocess import InputFeeder
+from agent.detect.runtime import Interpreter, RuntimeName, load_interpreter
+from agent.detect.spec import ModelSpec, check_agrees, recognise
 
 log = logging.getLogger(__name__)
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2, normalised to the frame
@@ -57,64 +60,48 @@ class Detector:
     ) -> None:
         self.interpreter, self.runtime = load_interpreter(model, threads, runtime)
         self.model = model
-        self.labels = load_labels(labels)
+        self.spec = model_spec(model, self.interpreter)
+        if labels is not None:
+            self.spec = replace(self.spec, labels=load_labels(labels))
+        self.labels = self.spec.labels
         self.min_score = min_score
-        inp = self.interpreter.get_input_details()[0]
-        self._input_index = inp["index"]
-        self._input_dtype = inp["dtype"]
-        self.input_size = (int(inp["shape"][2]), int(inp["shape"][1]))  # width, height
-        self._outputs = _output_indices(self.interpreter.get_output_details())
+        self.input_size = (self.spec.input.width, self.spec.input.height)
+        self._input_index = self.interpreter.get_input_details()[0]["index"]
+        self._feeder = InputFeeder(self.spec.input)
+        self._decoder = make_decoder(self.interpreter, self.spec)
 
     def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
         """Detections on a BGR image (or on one square region of it), boxes
         normalised to the whole image, best first."""
         height, width = image.shape[:2]
         crop = image if region is None else image[region.y : region.y + region.size, region.x : region.x + region.size]
-        self.interpreter.set_tensor(self._input_index, self._prepare(crop))
+        tensor, (fill_x, fill_y) = self._feeder.prepare(crop)
+        self.interpreter.set_tensor(self._input_index, tensor)
         self.interpreter.invoke()
-        boxes, classes, scores, count = (self.interpreter.get_tensor(i)[0] for i in self._outputs)
-        n = min(int(np.ravel(count)[0]), len(scores))
-        # ymin, xmin, ymax, xmax -> x1, y1, x2, y2, clipped to the picture, then into whole-image coordinates.
-        xyxy = np.clip(boxes[:n, [1, 0, 3, 2]], 0.0, 1.0)
+        boxes, scores, classes = self._decoder.decode(self.interpreter, self.min_score)
+        # From the model's input to the picture (a letterboxed one fills only part of it), clipped to it.
+        xyxy = np.clip(boxes / np.array([fill_x, fill_y, fill_x, fill_y]), 0.0, 1.0)
         if region is not None:
             scale = np.array([crop.shape[1] / width, crop.shape[0] / height] * 2)
             xyxy = xyxy * scale + np.array([region.x / width, region.y / height] * 2)
         keep = (
-            (scores[:n] >= self.min_score)
-            & (classes[:n] >= 0)
-            & (classes[:n] < len(self.labels))
+            (classes >= 0)
+            & (classes < len(self.labels))
             # A box clipped to nothing is an object outside the picture.
             & (xyxy[:, 2] - xyxy[:, 0] >= 1e-3)
             & (xyxy[:, 3] - xyxy[:, 1] >= 1e-3)
         )
         rounded = np.round(xyxy, 4).tolist()
-        return [
-            Detection(self.labels[int(classes[i])], float(scores[i]), tuple(rounded[i]))
-            for i in np.flatnonzero(keep)
-        ]
-
-    def _prepare(self, bgr: np.ndarray) -> np.ndarray:
-        resized = cv2.resize(bgr, self.input_size)
-        rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
-        if self._input_dtype == np.uint8:
-            return rgb[np.newaxis]
-        # Float SSD graphs are trained on inputs scaled to [-1, 1].
-        return ((rgb.astype(np.float32) - 127.5) / 127.5)[np.newaxis]
+        return [Detection(self.labels[classes[i]], float(scores[i]), tuple(rounded[i])) for i in np.flatnonzero(keep)]
 
 
-def _output_indices(details: list[dict[str, Any]]) -> tuple[int, int, int, int]:
-    """Indices of (boxes, classes, scores, count).
-
-    TF1-exported graphs name them TFLite_Detection_PostProcess[:1|:2|:3] in that
-    order; TF2 exports reorder them, so fall back on shapes (boxes are [1,N,4],
-    count is [1]) and on the usual TF2 order (scores before classes)."""
-    by_name = {d["name"]: d["index"] for d in details}
-    names = [f"TFLite_Detection_PostProcess{s}" for s in ("", ":1", ":2", ":3")]
-    if all(n in by_name for n in names):
-        return tuple(by_name[n] for n in names)  # type: ignore[return-value]
-    if len(details) != 4:
-        raise ValueError(f"expected 4 detection outputs (boxes, classes, scores, count), the model has {len(details)}")
-    boxes = next(d["index"] for d in details if len(d["shape"]) == 3 and d["shape"][-1] == 4)
-    count = next(d["index"] for d in details if len(d["shape"]) == 1)
-    scores, classes = (d["index"] for d in details if len(d["shape"]) == 2)
-    return boxes, classes, scores, count
+def model_spec(path: Path, interpreter: Interpreter) -> ModelSpec:
+    """The catalog's spec when the file is a catalog model (checked against its tensors), else the
+    spec its tensors show."""
+    found = recognise(path, interpreter.get_input_details(), interpreter.get_output_details())
+    entry = entry_with_sha256(sha256_of(path))
+    if entry is None:
+        log.info("%s is not in the catalog: read as %s, input %s", path.name, found.decoder, found.input.describe())
+        return found
+    check_agrees(path, entry.spec, found)
+    return entry.spec

@@ -98,6 +98,9 @@ COCO_LABELS: tuple[str, ...] = (
     "toothbrush",
 )
 
+# Models trained on the 80 COCO classes number them without the gaps.
+COCO80_LABELS: tuple[str, ...] = tuple(label for label in COCO_LABELS if label != "???")
+
 # Motorbikes are the main vehicle in rural Vietnam: every vehicle keeps its own label.
 VEHICLE_LABELS: tuple[str, ...] = ("bicycle", "car", "motorcycle", "bus", "truck")
 TRACKED_LABELS: tuple[str, ...] = ("person", *VEHICLE_LABELS)

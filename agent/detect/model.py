@@ -1,8 +1,10 @@
 """Where the model file lives, and installing it safely.
 
-Resolution order: the config's `detector.model`, else $CAMHUB_MODEL, else
-`models/detect.tflite` in the state directory ($CAMHUB_STATE_DIR, else systemd's
-$STATE_DIRECTORY, else /var/lib/camhub-agent)."""
+`detector.model` names a catalog model (installed by `camhub-agent model fetch
+NAME` as models/NAME.tflite in the state directory: $CAMHUB_STATE_DIR, else
+systemd's $STATE_DIRECTORY, else /var/lib/camhub-agent) or the path of a
+.tflite file. Without it: $CAMHUB_MODEL (a name or a path), else the catalog's
+default model."""
 
 from __future__ import annotations
 
@@ -16,17 +18,10 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
+from agent.detect.catalog import CATALOG, DEFAULT_MODEL, CatalogEntry
+from agent.detect.spec import ModelError
+
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL_URL = (
-    "https://storage.googleapis.com/mediapipe-assets/coco_ssd_mobilenet_v1_1.0_quant_2018_06_29_no_metadata.tflite"
-)
-DEFAULT_MODEL_SHA256 = "e4b118e5e4531945de2e659742c7c590f7536f8d0ed26d135abcfe83b4779d13"
-MODEL_FILENAME = "detect.tflite"
-
-
-class ModelError(RuntimeError):
-    pass
 
 
 def state_dir() -> Path:
@@ -37,19 +32,28 @@ def state_dir() -> Path:
     return Path("/var/lib/camhub-agent")
 
 
-def default_model_path() -> Path:
-    return state_dir() / "models" / MODEL_FILENAME
+def installed_path(name: str) -> Path:
+    """Where `model fetch NAME` installs a catalog model."""
+    return state_dir() / "models" / f"{name}.tflite"
 
 
-def resolve_model(configured: Path | None) -> Path:
+def resolve_model(configured: str | Path | None) -> Path:
     """The model file to load; ModelError says how to get one when there is none."""
-    candidates = [configured] if configured else []
-    if not candidates and os.environ.get("CAMHUB_MODEL"):
-        candidates.append(Path(os.environ["CAMHUB_MODEL"]))
-    candidates = candidates or [default_model_path()]
-    path = candidates[0]
+    wanted = configured or os.environ.get("CAMHUB_MODEL") or DEFAULT_MODEL
+    if isinstance(wanted, str) and wanted in CATALOG:
+        path = installed_path(wanted)
+        if not path.is_file():
+            raise ModelError(
+                f"model {wanted} is not installed ({path} not found): run `camhub-agent model fetch {wanted}`, "
+                "or set detector.model"
+            )
+        return path
+    path = Path(wanted)
     if not path.is_file():
-        raise ModelError(f"model file {path} not found: run `camhub-agent model fetch`, or set detector.model")
+        raise ModelError(
+            f"model file {path} not found; expected a .tflite file or a catalog name "
+            f"({', '.join(CATALOG)}): see `camhub-agent model list`"
+        )
     return path
 
 
@@ -61,15 +65,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_model(
-    dest: Path,
-    url: str | None = None,
-    file: Path | None = None,
-    sha256: str = DEFAULT_MODEL_SHA256,
-    timeout: float = 60.0,
-) -> Path:
-    """Download URL (or copy FILE), check its sha256 and install it at DEST
-    atomically: DEST is either the old file or the complete, verified new one."""
+def fetch_model(entry: CatalogEntry, url: str | None = None, file: Path | None = None, timeout: float = 60.0) -> Path:
+    """Download ENTRY's file (from URL if given: a mirror), or copy FILE, check its sha256 and install
+    it atomically: the installed file is either the old one or the complete, verified new one."""
+    dest = installed_path(entry.name)
+    if file is None and dest.is_file() and sha256_of(dest) == entry.sha256:
+        log.info("%s is installed and verified already: %s", entry.name, dest)
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -79,19 +81,19 @@ def fetch_model(
                 with file.open("rb") as src:
                     shutil.copyfileobj(src, out)
             else:
-                _download(url or DEFAULT_MODEL_URL, out, timeout)
+                _download(url or entry.url, out, timeout)
             out.flush()
             os.fsync(out.fileno())
         actual = sha256_of(tmp)
-        if actual != sha256.lower():
-            raise ModelError(f"sha256 mismatch: got {actual}, expected {sha256.lower()}; the file was not installed")
+        if actual != entry.sha256:
+            raise ModelError(f"sha256 mismatch: got {actual}, expected {entry.sha256}; the file was not installed")
         tmp.chmod(0o644)
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    log.info("installed model %s (sha256 %s)", dest, sha256)
+    log.info("installed model %s at %s (sha256 %s)", entry.name, dest, entry.sha256)
     return dest
 
 

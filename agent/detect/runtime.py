@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from agent.detect.spec import ModelError
+
 log = logging.getLogger(__name__)
 RuntimeName = Literal["auto", "litert", "tflite"]
 
@@ -45,8 +47,11 @@ def load_interpreter(model: Path, threads: int, runtime: RuntimeName = "auto") -
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
             continue
-        interpreter = cls(model_path=str(model), num_threads=threads)
-        interpreter.allocate_tensors()
+        try:
+            interpreter = cls(model_path=str(model), num_threads=threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:  # what both runtimes raise for a file they cannot load
+            raise ModelError(f"{model}: the {name} runtime cannot load it: {exc}") from None
         log.info("loaded %s with %s runtime, %d threads", model.name, name, threads)
         return interpreter, name
     raise RuntimeUnavailable("no TFLite runtime could be imported (" + "; ".join(errors) + ")")
