@@ -13,9 +13,10 @@ its events are scored per family (person, two-wheeler, vehicle):
 - delay: from a visit's first frame to its object's `new` (median, max);
 - open: `new` without an `end`.
 
-    .venv/bin/python benchmarks/evaluate.py [--models PATH_OR_NAME ...] [--clips vtest.avi ...]
+    .venv/bin/python benchmarks/evaluate.py [--models NAME_OR_PATH ...] [--clips vtest.avi ...]
 
-Models default to every .tflite under the shared models folder.
+Models default to every model of the catalog that the shared models folder holds
+(`models/<catalog name>/*.tflite`); a name alone loads the installed copy.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from common import MEDIA, SHARED
 
 from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, DetectorConfig, HubConfig
+from agent.detect.catalog import CATALOG
 from agent.detect.detector import Detector
 from agent.detect.model import ModelError, resolve_model
 from agent.pipeline import CameraPipeline
@@ -183,7 +185,7 @@ HEADER += ["delay to `new`, s (median / max)", "`new` without `end`"]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    models = sorted(str(p) for p in (SHARED / "models").glob("*/*.tflite"))
+    models = [str(p) for name in CATALOG for p in sorted((SHARED / "models" / name).glob("*.tflite"))[:1]]
     parser.add_argument("--models", nargs="+", default=models, help="model files (or catalog names)")
     parser.add_argument("--clips", nargs="+", default=list(clips()), help="clips of ground_truth.json")
     args = parser.parse_args()

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tests.shared import MODEL, REPO
+from agent.detect.catalog import DEFAULT_MODEL
+from tests.shared import MODELS, REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import evaluate
@@ -16,7 +17,7 @@ TRUTH = evaluate.clips()
 
 
 def scores(clip: str) -> dict[str, evaluate.Score]:
-    return evaluate.evaluate(str(MODEL), clip, TRUTH[clip])
+    return evaluate.evaluate(str(MODELS[DEFAULT_MODEL]), clip, TRUTH[clip])
 
 
 @pytest.fixture(scope="module")
