@@ -1,5 +1,6 @@
-"""The development clips scored against their ground truth (benchmarks/evaluate.py),
-with the default model and config: floors that a later change must not break."""
+"""The development clips scored against their ground truth (benchmarks/evaluate.py)
+with the default config and every catalog model the development data holds (the
+default model may change): floors that a later change must not break."""
 
 from __future__ import annotations
 
@@ -7,25 +8,26 @@ import sys
 
 import pytest
 
-from agent.detect.catalog import DEFAULT_MODEL
 from tests.shared import MODELS, REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import evaluate
 
 TRUTH = evaluate.clips()
+Scores = dict[str, evaluate.Score]
 
 
-def scores(clip: str) -> dict[str, evaluate.Score]:
-    return evaluate.evaluate(str(MODELS[DEFAULT_MODEL]), clip, TRUTH[clip])
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def model(request: pytest.FixtureRequest) -> str:
+    return str(MODELS[request.param])
 
 
 @pytest.fixture(scope="module")
-def vtest() -> dict[str, evaluate.Score]:
-    return scores("vtest.avi")
+def vtest(model: str) -> Scores:
+    return evaluate.evaluate(model, "vtest.avi", TRUTH["vtest.avi"])
 
 
-def test_vtest_finds_the_visits_without_splitting_them(vtest: dict[str, evaluate.Score]) -> None:
+def test_vtest_finds_the_visits_without_splitting_them(vtest: Scores) -> None:
     people = vtest["person"]
     assert people.visits == 21
     assert people.matched >= 19, people
@@ -33,19 +35,30 @@ def test_vtest_finds_the_visits_without_splitting_them(vtest: dict[str, evaluate
     assert people.open == 0
 
 
-def test_vtest_parked_vehicles_are_not_split(vtest: dict[str, evaluate.Score]) -> None:
+def test_vtest_parked_vehicles_are_not_split(vtest: Scores) -> None:
     vehicles = vtest["vehicle"]
     assert vehicles.matched >= 1 and vehicles.new <= vehicles.visits, vehicles
 
 
-def test_quiet_scene_has_no_person() -> None:
-    found = scores("quiet.mp4")
+def test_quiet_scene_has_no_person(model: str) -> None:
+    """The empty scene of vtest.avi: its cones and sign score up to ~0.5 as people."""
+    found = evaluate.evaluate(model, "quiet.mp4", TRUTH["quiet.mp4"])
     assert "person" not in found
-    assert found["vehicle"].new == found["vehicle"].matched == 1  # the parked car, once
+    assert found["vehicle"].matched == 1  # the parked car
 
 
-def test_tree_in_the_wind_makes_at_most_one_object() -> None:
-    assert sum(s.new for s in scores("tree.avi").values()) <= 1
+def test_tree_in_the_wind_makes_at_most_one_object(model: str) -> None:
+    assert sum(s.new for s in evaluate.evaluate(model, "tree.avi", TRUTH["tree.avi"]).values()) <= 1
+
+
+def test_car_park_lane_reports_nothing_but_the_cars(model: str) -> None:
+    """car-detection.mp4: 4 cars seen from above, which the models mostly take for
+    phones and buses; whatever is reported must be one of them, once."""
+    found = evaluate.evaluate(model, "car-detection.mp4", TRUTH["car-detection.mp4"])
+    assert set(found) <= {"vehicle"}
+    vehicles = found.get("vehicle", evaluate.Score(4, 0, 0))
+    assert vehicles.new == vehicles.matched, vehicles
+    assert vehicles.open == 0
 
 
 def test_matching_pairs_each_visit_with_at_most_one_overlapping_object() -> None:
@@ -53,11 +66,3 @@ def test_matching_pairs_each_visit_with_at_most_one_overlapping_object() -> None
     score = evaluate.score([(0, 30), (35, 100), (200, 300)], objs, fps=10.0)
     assert (score.visits, score.new, score.matched) == (3, 2, 2)
     assert score.delays == [0.5, 1.0]  # the first object's `new` 0.5 s into visit 1; the second 1 s into visit 2
-
-
-def test_car_park_lane_reports_nothing_but_the_cars() -> None:
-    """car-detection.mp4: 4 cars seen from above, which the models mostly take for
-    phones and buses; whatever is reported must be one of them, once."""
-    vehicles = scores("car-detection.mp4").get("vehicle", evaluate.Score(4, 0, 0))
-    assert vehicles.new == vehicles.matched, vehicles
-    assert vehicles.open == 0
