@@ -377,3 +377,13 @@ def test_a_parked_car_is_reported_at_a_score_that_would_not_do_for_a_still_perso
     cone = person(0.2, 0.4, h=0.05, score=0.55)
     events = play(Tracker(TrackerConfig()), frames(lambda i: [car, cone], 100))
     assert [e.track.label for e in events] == ["car"]
+
+
+def test_a_tiny_still_look_alike_whose_box_jitters_by_its_own_size_is_not_reported() -> None:
+    """A far cone: its box, a few pixels wide, lands a few pixels off every frame."""
+    rng = random.Random(2)
+
+    def scene(i: int) -> list[Detection]:
+        return [person(0.2 + rng.uniform(-0.006, 0.006), 0.4 + rng.uniform(-0.006, 0.006), h=0.03, score=0.65)]
+
+    assert play(Tracker(TrackerConfig()), frames(scene, 300)) == []
