@@ -199,9 +199,12 @@ class TrackerConfig(TrackRules):
         data = dict(data)
         if "confirm_window" in data:
             passes = data.pop("confirm_window")
-            if isinstance(passes, int | float) and not isinstance(passes, bool):
-                passes = min(passes / CameraConfig.model_fields["fps"].default, 60.0)
-            data.setdefault("forget_after", passes)  # a wrong value is reported there
+            if isinstance(passes, bool) or not isinstance(passes, int | float) or passes <= 0:
+                raise ValueError(
+                    f"confirm_window: got {passes!r}; expected a positive number of detector passes "
+                    "(better: forget_after, in seconds)"
+                )
+            data.setdefault("forget_after", min(passes / CameraConfig.model_fields["fps"].default, 60.0))
         if "still_person_score" in data:
             person = dict(data.get("person") or {})
             person.setdefault("still_score", data.pop("still_person_score"))

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 import pytest
+from pydantic import ValidationError
 
 from agent.config import TrackerConfig
 from agent.detect.detector import Detection
@@ -370,6 +371,8 @@ def test_old_pass_counted_settings_are_migrated_to_seconds() -> None:
     assert config.rules("person").forget_after == pytest.approx(1.0)
     assert config.rules("person").still_score == 0.8
     assert config.rules("car").forget_after == pytest.approx(1.0)
+    with pytest.raises(ValidationError, match="confirm_window: got 0; expected a positive number of detector passes"):
+        TrackerConfig.model_validate({"confirm_window": 0})
 
 
 def test_a_parked_car_is_reported_at_a_score_that_would_not_do_for_a_still_person() -> None:
