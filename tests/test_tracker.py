@@ -390,3 +390,16 @@ def test_a_tiny_still_look_alike_whose_box_jitters_by_its_own_size_is_not_report
         return [person(0.2 + rng.uniform(-0.006, 0.006), 0.4 + rng.uniform(-0.006, 0.006), h=0.03, score=0.65)]
 
     assert play(Tracker(TrackerConfig()), frames(scene, 300)) == []
+
+
+def test_a_car_scoring_mostly_below_seed_score_is_reported_on_its_strong_detections() -> None:
+    """Seen from above, a car scores 0.3-0.45 in most frames and above 0.5 now and then:
+    the weak detections follow it, the strong ones judge it."""
+
+    def scene(i: int) -> list[Detection]:
+        score = 0.55 if i % 5 == 0 else 0.3 + 0.05 * (i % 4)
+        return [vehicle(0.4, 0.1 + 0.03 * i, 0.2, 0.3, score, "car")]
+
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, frames(scene, 25)) + tracker.flush(2.5)
+    assert kinds(events) == {"new": 1, "end": 1}

@@ -75,18 +75,21 @@ class _State:
     moved: float = 0.0  # farthest it has been from where it was first seen, in box sizes
     votes: dict[str, float] = field(default_factory=dict)
     scores: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))
+    strong: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))  # of hits >= seed_score
     zones: list[str] = field(default_factory=list)
     confirmed: bool = False
     published: Track | None = None  # as last told in an event
     published_at: float = 0.0
 
-    def hit(self, det: Detection, ts: float, zones_of: Callable[[Detection], list[str]]) -> None:
+    def hit(self, det: Detection, ts: float, zones_of: Callable[[Detection], list[str]], strong: bool) -> None:
         if self.scores:  # the first sighting is the filter's starting point
             self.motion.update(det.box, ts)
         self.last_seen = ts
         self.seen_box = det.box
         self.misses = 0
         self.hits += 1
+        if strong:
+            self.strong.append(det.score)
         self.votes[det.label] = self.votes.get(det.label, 0.0) + det.score
         self.scores.append(det.score)
         self.moved = max(self.moved, self.motion.distance_from_start())
@@ -130,7 +133,8 @@ class Tracker:
         matched = self._associate(dets, ts)
         for state in self._tracks:
             if state in matched:
-                state.hit(dets[matched[state]], ts, self.zones_of)
+                det = dets[matched[state]]
+                state.hit(det, ts, self.zones_of, det.score >= self.rules(state.label).seed_score)
             else:
                 state.misses += 1
         taken = set(matched.values())
@@ -186,7 +190,7 @@ class Tracker:
             if det.score < self.rules(det.label).seed_score:
                 continue
             state = _State(self._next_id, family_of(det.label), BoxFilter(det.box, ts), ts)
-            state.hit(det, ts, self.zones_of)
+            state.hit(det, ts, self.zones_of, True)
             self._next_id += 1
             self._tracks.append(state)
 
@@ -242,13 +246,16 @@ class Tracker:
 
 
 def _confirmable(state: _State, rules: TrackRules) -> bool:
-    """Enough detections with a good median score. Things mistaken for objects (cones
-    and signs taken for people, road markings for cars) stay where they are, so an
-    object that has not moved needs `still_score`; whatever moves needs `confirm_score`."""
-    if state.hits < rules.confirm_hits:
+    """Enough detections, and a good median score of the strong ones (>= seed_score):
+    a weak detection on the track's path shows the object is still there, but says
+    little about what it is; a car seen from above scores 0.3-0.5 in most frames.
+    Things mistaken for objects (cones and signs taken for people, road markings for
+    cars) stay where they are, so an object that has not moved needs `still_score`;
+    whatever moves needs `confirm_score`."""
+    if state.hits < rules.confirm_hits or not state.strong:
         return False
     needed = rules.confirm_score if state.moved >= STILL else rules.still_score
-    return statistics.median(state.scores) >= needed
+    return statistics.median(state.strong) >= needed
 
 
 def _deduplicated(detections: list[Detection]) -> list[Detection]:
