@@ -53,11 +53,12 @@ def test_tree_in_the_wind_makes_at_most_one_object(model: str) -> None:
 
 def test_car_park_lane_reports_nothing_but_the_cars(model: str) -> None:
     """car-detection.mp4: 4 cars seen from above, which the models mostly take for
-    phones and buses; whatever is reported must be one of them, once."""
+    phones and buses (every model finds at least one as a vehicle, at 0.3-0.7);
+    whatever is reported must be one of them, once."""
     found = evaluate.evaluate(model, "car-detection.mp4", TRUTH["car-detection.mp4"])
-    assert set(found) <= {"vehicle"}
-    vehicles = found.get("vehicle", evaluate.Score(4, 0, 0))
-    assert vehicles.new == vehicles.matched, vehicles
+    assert set(found) == {"vehicle"}
+    vehicles = found["vehicle"]
+    assert vehicles.matched >= 1 and vehicles.new == vehicles.matched, vehicles
     assert vehicles.open == 0
 
 
