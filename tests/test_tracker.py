@@ -403,3 +403,16 @@ def test_a_car_scoring_mostly_below_seed_score_is_reported_on_its_strong_detecti
     tracker = Tracker(TrackerConfig())
     events = play(tracker, frames(scene, 25)) + tracker.flush(2.5)
     assert kinds(events) == {"new": 1, "end": 1}
+
+
+@pytest.mark.parametrize("fps", [5.0, 12.5, 25.0])
+def test_a_motorbike_crossing_the_picture_in_1_5_s_is_one_object(fps: float) -> None:
+    """Small and fast: at 5 fps it moves more than its own size between two passes."""
+
+    def scene(i: int) -> list[Detection]:
+        x = -0.05 + 1.1 * i / fps / 1.5
+        return [vehicle(x, 0.6, 0.08, 0.1, 0.6, "motorcycle")] if 0.04 < x < 0.96 else []
+
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, [(i / fps, scene(i)) for i in range(int(2 * fps))]) + tracker.flush(2.0)
+    assert kinds(events) == {"new": 1, "end": 1}

@@ -53,18 +53,23 @@ def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[st
     return dropped
 
 
+def centre_gaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between the centres of every pair of rows of A and B, in frame units."""
+    ac = (a[:, :2] + a[:, 2:]) / 2
+    bc = (b[:, :2] + b[:, 2:]) / 2
+    return np.hypot(ac[:, None, 0] - bc[None, :, 0], ac[:, None, 1] - bc[None, :, 1])
+
+
 def association_cost(tracks: np.ndarray, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(cost, centre distance, area ratio >= 1) for every track/detection pair. The
     distance is in box sizes (square root of the mean area), so the same gate suits
     near and far objects; the cost adds 1 - IoU and the size mismatch so that,
     among near candidates, the best overlap of the right size wins."""
     ious, _, ratio = overlaps(tracks, dets)
-    tc = (tracks[:, :2] + tracks[:, 2:]) / 2
-    dc = (dets[:, :2] + dets[:, 2:]) / 2
     t_area = np.prod(tracks[:, 2:] - tracks[:, :2], axis=1)
     d_area = np.prod(dets[:, 2:] - dets[:, :2], axis=1)
     scale = np.sqrt(np.maximum((t_area[:, None] + d_area[None, :]) / 2, 1e-9))
-    distance = np.hypot(tc[:, None, 0] - dc[None, :, 0], tc[:, None, 1] - dc[None, :, 1]) / scale
+    distance = centre_gaps(tracks, dets) / scale
     change = np.maximum(ratio, 1 / ratio)
     return distance + (1 - ious) + 0.5 * np.log(change), distance, change
 

@@ -25,8 +25,8 @@ import numpy as np
 from agent.config import TrackerConfig, TrackRules
 from agent.detect.detector import Box, Detection
 from agent.track.families import family_of
-from agent.track.kinematics import BoxFilter
-from agent.track.matching import association_cost, boxes_array, duplicates, greedy_assign
+from agent.track.kinematics import MAX_SPEED, BoxFilter
+from agent.track.matching import association_cost, boxes_array, centre_gaps, duplicates, greedy_assign
 
 RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
 MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
@@ -165,14 +165,22 @@ class Tracker:
         if not dets or not self._tracks:
             return {}
         boxes = boxes_array([d.box for d in dets])
-        cost, distance, size_change = association_cost(boxes_array([s.motion.predict(ts) for s in self._tracks]), boxes)
+        predicted = boxes_array([s.motion.predict(ts) for s in self._tracks])
+        cost, distance, size_change = association_cost(predicted, boxes)
         families = np.array([family_of(d.label) for d in dets])
         # An unseen object may have turned or stopped: the gate widens while it coasts.
         # Not for a tentative track: flicker here and there must not chain into one.
         unseen = np.array([ts - s.last_seen if s.confirmed else 0.0 for s in self._tracks])
+        # Seen once, a track has no speed yet: a small fast motorbike may be several of
+        # its sizes further on at the next pass, so it may be as far as anything we
+        # track goes in the time.
+        reach = np.array([MAX_SPEED * (ts - s.last_seen) if s.hits == 1 else 0.0 for s in self._tracks])
+        near = (distance <= self.config.match_distance * (1.0 + GATE_GROWTH * unseen)[:, None]) | (
+            centre_gaps(predicted, boxes) <= reach[:, None]
+        )
         allowed = (
             (np.array([s.family for s in self._tracks])[:, None] == families[None, :])
-            & (distance <= self.config.match_distance * (1.0 + GATE_GROWTH * unseen)[:, None])
+            & near
             & (size_change <= MAX_SIZE_CHANGE)
         )
         confirmed = np.array([s.confirmed for s in self._tracks])
