@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from agent.detect.catalog import CATALOG, DEFAULT_MODEL
 from agent.detect.labels import TRACKED_LABELS
-from agent.track.families import FAMILY
+from agent.track.families import FAMILIES, FAMILY
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 TOPIC_PATTERN = r"^[^#+\s]+$"
@@ -211,13 +211,25 @@ class TrackerConfig(TrackRules):
             data["person"] = person
         return data
 
-    def rules(self, label: str) -> TrackRules:
-        """The settings for LABEL: the family's defaults, then the keys given for all
-        objects, for the family and for the label."""
+    @model_validator(mode="after")
+    def _complete_sections(self) -> TrackerConfig:
+        """Each family's and label's section becomes the settings that apply to it: its
+        family's defaults, then the keys given for all objects, for the family and for
+        the label. What check-config shows is then what applies."""
+        for family in FAMILIES:
+            section = getattr(self, family)
+            object.__setattr__(self, family, type(section)().merged(self).merged(section))
+        labels = {label: self._family_section(label).merged(given) for label, given in self.labels.items()}
+        object.__setattr__(self, "labels", labels)
+        return self
+
+    def _family_section(self, label: str) -> TrackRules:
         family = FAMILY.get(label)
-        section = getattr(self, family) if family else TrackRules()
-        rules = type(section)().merged(self).merged(section)
-        return rules.merged(self.labels[label]) if label in self.labels else rules
+        return getattr(self, family) if family else TrackRules().merged(self)
+
+    def rules(self, label: str) -> TrackRules:
+        """The settings for LABEL."""
+        return self.labels.get(label) or self._family_section(label)
 
     def shortest_end_after(self) -> float:
         return min(self.rules(label).end_after for label in TRACKED_LABELS)

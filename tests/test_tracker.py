@@ -363,6 +363,10 @@ def test_settings_per_family_and_label_with_keys_for_all_objects() -> None:
     assert (person.end_after, car.end_after, bus.end_after, motorbike.end_after) == (7.0, 9.0, 9.0, 7.0)
     assert (person.confirm_hits, car.confirm_hits, bus.confirm_hits) == (3, 2, 4)
     assert person.still_score > car.still_score  # a parked car is real; a "person" that never walks may be a cone
+    # The sections hold what applies (check-config shows them), and survive a round trip.
+    assert config.labels["bus"] == bus and config.vehicle == car
+    again = TrackerConfig.model_validate(config.model_dump())
+    assert all(again.rules(label) == config.rules(label) for label in ("person", "car", "bus", "motorcycle"))
 
 
 def test_old_pass_counted_settings_are_migrated_to_seconds() -> None:
