@@ -163,7 +163,7 @@ class VehicleRules(TrackRules):
     still_score: StillScore = 0.5
 
 
-def _family_rules(defaults: type[TrackRules], who: str) -> TrackRules:
+def _family_field(defaults: type[TrackRules], who: str) -> TrackRules:
     return Field(
         default_factory=defaults,
         description=f"settings for {who}; keys given here win over the same keys given for all objects",
@@ -174,9 +174,9 @@ class TrackerConfig(TrackRules):
     """The keys of TrackRules here apply to every object; a family's section, then
     a label's, overrides the keys it gives."""
 
-    person: TrackRules = _family_rules(TrackRules, "people")
-    two_wheeler: VehicleRules = _family_rules(VehicleRules, "bicycles and motorcycles")
-    vehicle: VehicleRules = _family_rules(VehicleRules, "cars, buses and trucks")
+    person: TrackRules = _family_field(TrackRules, "people")
+    two_wheeler: VehicleRules = _family_field(VehicleRules, "bicycles and motorcycles")
+    vehicle: VehicleRules = _family_field(VehicleRules, "cars, buses and trucks")
     labels: dict[LabelName, TrackRules] = Field(
         default_factory=dict,
         description="settings for one label (person, bicycle, car, motorcycle, bus, truck); "

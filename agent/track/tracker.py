@@ -1,7 +1,7 @@
-"""Object identity across frames and the event lifecycle (GUIDE section 3).
+"""Object identity across frames and the event lifecycle.
 
 Each detector pass: drop duplicate boxes, predict every track to the pass's
-time, pair tracks with detections (tracks seen last pass choose first), update
+time, pair tracks with detections (confirmed tracks choose first), update
 the pairs, seed tentative tracks from strong leftovers, then decide events:
 `new` once a track is confirmed (enough detections, good median score), `update`
 on a meaningful change (zones, label, score step; rate-limited), `end` once a
@@ -223,6 +223,7 @@ class Tracker:
         return events
 
     def rules(self, label: str) -> TrackRules:
+        """LABEL's settings, resolved once."""
         if label not in self._rules:
             self._rules[label] = self.config.rules(label)
         return self._rules[label]
