@@ -26,6 +26,7 @@ from agent.detect.catalog import CATALOG, DEFAULT_MODEL
 from agent.detect.labels import TRACKED_LABELS
 from agent.rules.schedule import FORMAT as PERIOD_FORMAT
 from agent.rules.schedule import check_period
+from agent.track.families import FAMILIES, FAMILY
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 TOPIC_PATTERN = r"^[^#+\s]+$"
@@ -117,7 +118,10 @@ class ObjectFilter(Strict):
 
 
 def _default_objects() -> dict[str, ObjectFilter]:
-    return {label: ObjectFilter() for label in TRACKED_LABELS}
+    # Vehicles seen from above or blurred by speed score low, and little else in a
+    # street scores as one: weak detections keep their tracks alive (the tracker's
+    # seed_score decides what starts one). Cones and signs score ~0.45 as people.
+    return {label: ObjectFilter(min_score=0.5 if label == "person" else 0.3) for label in TRACKED_LABELS}
 
 
 CatalogName = Literal[tuple(CATALOG)]  # type: ignore[valid-type]
@@ -139,7 +143,7 @@ class DetectorConfig(Strict):
     objects: dict[LabelName, ObjectFilter] = Field(
         default_factory=_default_objects,
         description="labels to report (person, bicycle, car, motorcycle, bus, truck), each with "
-        "min_score, min_area, max_area; a label left out is ignored",
+        "min_score (default 0.5 for person, 0.3 for the others), min_area, max_area; a label left out is ignored",
     )
 
     @field_validator("model")
@@ -158,25 +162,141 @@ class DetectorConfig(Strict):
         return objects
 
 
-class TrackerConfig(Strict):
-    confirm_hits: int = Field(3, ge=1, le=30, description="detections needed before `new`")
-    confirm_window: int = Field(5, ge=1, le=60, description="within this many detector passes")
-    confirm_score: float = Field(0.6, gt=0.0, le=1.0, description="median score needed for `new`")
-    still_person_score: float = Field(
-        0.7, gt=0.0, le=1.0, description="median score needed for `new` by a person who never moved (cones, signs)"
+# Tracker settings, each declared once and used at every level of `tracker`
+# (all objects, a family, a label) with its own default.
+Hits = Annotated[int, Field(ge=1, le=30, description="detections needed before `new`")]
+ForgetAfter = Annotated[
+    float,
+    Field(
+        gt=0.0,
+        le=60.0,
+        description="seconds an unconfirmed object may go unseen before it is forgotten: "
+        "its detections must come no further apart than this",
+    ),
+]
+ConfirmScore = Annotated[
+    float, Field(gt=0.0, le=1.0, description="median score needed for `new` by an object that moves")
+]
+StillScore = Annotated[
+    float,
+    Field(
+        gt=0.0,
+        le=1.0,
+        description="median score needed for `new` by an object that has not moved half its size "
+        "(cones and signs taken for people never walk)",
+    ),
+]
+SeedScore = Annotated[
+    float,
+    Field(gt=0.0, le=1.0, description="weakest detection that starts a track; weaker ones only keep tracks alive"),
+]
+EndAfter = Annotated[float, Field(gt=0.0, le=600.0, description="seconds unseen before `end`")]
+ExitAfter = Annotated[
+    float,
+    Field(gt=0.0, le=600.0, description="seconds unseen before `end` for an object walking out of the frame"),
+]
+
+
+class TrackRules(Strict):
+    """When an object becomes an event and when it ends; all in seconds and
+    detections, so that one setting means the same at any frame rate and with
+    the motion gate skipping frames."""
+
+    confirm_hits: Hits = 3
+    forget_after: ForgetAfter = 0.5
+    confirm_score: ConfirmScore = 0.6
+    still_score: StillScore = 0.7
+    seed_score: SeedScore = 0.5
+    end_after: EndAfter = 5.0
+    exit_after: ExitAfter = 1.0
+
+    def merged(self, other: TrackRules) -> TrackRules:
+        """These rules with the keys OTHER was given explicitly."""
+        given = other.model_fields_set & TrackRules.model_fields.keys()
+        return self.model_copy(update={k: getattr(other, k) for k in given})
+
+
+class VehicleRules(TrackRules):
+    """Vehicles and two-wheelers cross a picture in 2-4 s and, seen from above or
+    blurred, score low: two detections suffice when the object moves. What the
+    models take for a vehicle wrongly (road markings, whole-frame boxes) stays
+    put, so a vehicle that never moved needs a good score; a parked car has one."""
+
+    confirm_hits: Hits = 2
+    confirm_score: ConfirmScore = 0.5
+    still_score: StillScore = 0.5
+
+
+def _family_field(defaults: type[TrackRules], who: str) -> TrackRules:
+    return Field(
+        default_factory=defaults,
+        description=f"settings for {who}; keys given here win over the same keys given for all objects",
     )
-    seed_score: float = Field(
-        0.5, gt=0.0, le=1.0, description="weakest detection that starts a track; weaker ones only keep tracks alive"
+
+
+class TrackerConfig(TrackRules):
+    """The keys of TrackRules here apply to every object; a family's section, then
+    a label's, overrides the keys it gives."""
+
+    person: TrackRules = _family_field(TrackRules, "people")
+    two_wheeler: VehicleRules = _family_field(VehicleRules, "bicycles and motorcycles")
+    vehicle: VehicleRules = _family_field(VehicleRules, "cars, buses and trucks")
+    labels: dict[LabelName, TrackRules] = Field(
+        default_factory=dict,
+        description="settings for one label (person, bicycle, car, motorcycle, bus, truck); "
+        "only the keys given override its family's",
     )
     match_distance: float = Field(
         1.0, gt=0.0, le=10.0, description="how far a detection may lie from a track's predicted box, in box sizes"
     )
-    end_after: float = Field(5.0, gt=0.0, le=600.0, description="seconds unseen before `end`")
-    exit_after: float = Field(
-        1.0, gt=0.0, le=600.0, description="seconds unseen before `end` for an object walking out of the frame"
-    )
     update_interval: float = Field(10.0, ge=0.0, le=3600.0, description="minimum seconds between updates")
     score_step: float = Field(0.2, gt=0.0, le=1.0, description="median score change that earns an update")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: object) -> object:
+        """Keys of earlier versions: `confirm_window` counted detector passes (at the
+        camera's default 5 fps, so many fifths of a second between detections);
+        `still_person_score` was the person family's `still_score`."""
+        if not isinstance(data, dict) or not {"confirm_window", "still_person_score"} & data.keys():
+            return data
+        data = dict(data)
+        if "confirm_window" in data:
+            passes = data.pop("confirm_window")
+            if isinstance(passes, bool) or not isinstance(passes, int | float) or passes <= 0:
+                raise ValueError(
+                    f"confirm_window: got {passes!r}; expected a positive number of detector passes "
+                    "(better: forget_after, in seconds)"
+                )
+            data.setdefault("forget_after", min(passes / CameraConfig.model_fields["fps"].default, 60.0))
+        if "still_person_score" in data:
+            person = dict(data.get("person") or {})
+            person.setdefault("still_score", data.pop("still_person_score"))
+            data["person"] = person
+        return data
+
+    @model_validator(mode="after")
+    def _complete_sections(self) -> TrackerConfig:
+        """Each family's and label's section becomes the settings that apply to it: its
+        family's defaults, then the keys given for all objects, for the family and for
+        the label. What check-config shows is then what applies."""
+        for family in FAMILIES:
+            section = getattr(self, family)
+            object.__setattr__(self, family, type(section)().merged(self).merged(section))
+        labels = {label: self._family_section(label).merged(given) for label, given in self.labels.items()}
+        object.__setattr__(self, "labels", labels)
+        return self
+
+    def _family_section(self, label: str) -> TrackRules:
+        family = FAMILY.get(label)
+        return getattr(self, family) if family else TrackRules().merged(self)
+
+    def rules(self, label: str) -> TrackRules:
+        """The settings for LABEL."""
+        return self.labels.get(label) or self._family_section(label)
+
+    def shortest_end_after(self) -> float:
+        return min(self.rules(label).end_after for label in TRACKED_LABELS)
 
 
 class MotionConfig(Strict):
@@ -521,7 +641,11 @@ class HubConfig(Strict):
     hub_id: Annotated[str, Field(pattern=ID_PATTERN, description="this hub's name, unique in the commune")]
     mqtt: MQTTConfig = Field(default_factory=MQTTConfig, description="the uplink")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="the model")
-    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="when objects become events")
+    tracker: TrackerConfig = Field(
+        default_factory=TrackerConfig,
+        description="when objects become events; a key given here applies to every object, "
+        "unless the object's family or label section gives it too",
+    )
     cameras: list[CameraConfig] = Field(
         min_length=1,
         max_length=MAX_CAMERAS,
@@ -562,10 +686,11 @@ class HubConfig(Strict):
     @model_validator(mode="after")
     def _recheck_within_end(self) -> HubConfig:
         for i, cam in enumerate(self.cameras):
-            if cam.motion.enabled and cam.motion.recheck * 2 > self.tracker.end_after:
+            end_after = self.tracker.shortest_end_after()
+            if cam.motion.enabled and cam.motion.recheck * 2 > end_after:
                 raise FieldError(
-                    f"{cam.motion.recheck} must be at most half of tracker.end_after "
-                    f"({self.tracker.end_after}): objects standing still would end between two re-checks",
+                    f"{cam.motion.recheck} must be at most half of the shortest tracker end_after "
+                    f"({end_after}): objects standing still would end between two re-checks",
                     ("cameras", i, "motion", "recheck"),
                 )
         return self

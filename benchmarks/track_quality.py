@@ -9,7 +9,7 @@ visits (12 people, some coming back): the floor is one `new` per visit.
 
     .venv/bin/python benchmarks/track_quality.py [--every 1,2,3] [--min-score 0.5] [--spans]
 
-`--min-score` is the per-label detection floor (the default is DetectorConfig's);
+`--min-score` is one detection floor for every label (default: DetectorConfig's per label);
 `--spans` lists every confirmed track: id, label, first and last seen, where.
 """
 
@@ -29,7 +29,7 @@ from agent.detect.filters import CameraFilter
 from agent.detect.labels import TRACKED_LABELS
 from agent.track.tracker import Tracker, TrackEvent
 
-VIDEOS = ("vtest.avi", "tree.avi", "quiet.mp4")
+VIDEOS = ("vtest.avi", "car-detection.mp4", "tree.avi", "quiet.mp4")
 VTEST_VISITS = 21
 
 
@@ -83,14 +83,17 @@ def spans(events: list[TrackEvent]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--every", default="1,2,3", help="detector on every Nth frame, comma-separated")
-    parser.add_argument("--min-score", type=float, default=DetectorConfig().objects["person"].min_score)
+    parser.add_argument("--min-score", type=float, help="one detection floor for every label")
     parser.add_argument("--spans", action="store_true", help="list the confirmed tracks")
     args = parser.parse_args()
     rates = [int(n) for n in args.every.split(",")]
-    detector = Detector(MODEL, min_score=args.min_score)
-    floors = {label: ObjectFilter(min_score=args.min_score) for label in TRACKED_LABELS}
-    keep = CameraFilter(DetectorConfig(objects=floors))
-    print(f"detection floor {args.min_score}, {TrackerConfig()!r}")
+    settings = DetectorConfig()
+    if args.min_score is not None:
+        settings = DetectorConfig(objects={label: ObjectFilter(min_score=args.min_score) for label in TRACKED_LABELS})
+    floor = min(rule.min_score for rule in settings.objects.values())
+    detector = Detector(MODEL, min_score=floor)
+    keep = CameraFilter(settings)
+    print(f"detection floors { {label: rule.min_score for label, rule in settings.objects.items()} }")
     for name in VIDEOS:
         frames, fps = detect_all(MEDIA / name, detector, keep)
         print(f"{name}: {len(frames)} frames at {fps:.0f} fps")

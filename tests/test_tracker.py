@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 import pytest
+from pydantic import ValidationError
 
 from agent.config import TrackerConfig
 from agent.detect.detector import Detection
@@ -219,7 +220,9 @@ def test_each_object_keeps_its_own_label() -> None:
         ]
 
     tracker = Tracker(TrackerConfig(update_interval=1.0))
-    events = play(tracker, frames(scene, 41))  # the last pass sees a "bicycle"
+    # Two detections confirm a motorbike: the first two passes see a "motorcycle" (a
+    # tie would be a coin toss); the last pass sees a "bicycle".
+    events = play(tracker, frames(scene, 40, start=1))
     assert sorted(e.track.label for e in events if e.type == "new") == ["car", "motorcycle", "person"]
     assert "update" not in kinds(events)  # the odd "bicycle" is outvoted, not reported
     assert sorted(t.label for t in tracker.active()) == ["car", "motorcycle", "person"]
@@ -311,3 +314,109 @@ def test_events_carry_snapshots() -> None:
     (now,) = tracker.active()
     assert now.box != box_at_new and now.zones == []
     assert now.last_seen == pytest.approx(1.9)
+
+
+def crossing_car(fps: float, seed: int, x: float = 0.4, down: bool = True) -> list[tuple[float, list[Detection]]]:
+    """Seen from above, a car crosses the picture in 2.5 s (top to bottom, or up); the
+    model finds it half of the time (0.2 s on, 0.2 s off), at scores around 0.5."""
+    rng = random.Random(seed)
+    phase = rng.randrange(2)
+    passes = []
+    for i in range(int(3.0 * fps)):
+        t = i / fps
+        cy = -0.1 + 1.2 * t / 2.5
+        cy = cy if down else 1.0 - cy
+        seen = 0.05 < cy < 0.95 and (int(i * 5 / fps + 1e-9) + phase) % 2 == 0
+        passes.append((t, [vehicle(x, cy, 0.2, 0.3, rng.uniform(0.45, 0.65), "car")] if seen else []))
+    return passes
+
+
+@pytest.mark.parametrize("fps", [5.0, 12.5, 25.0])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_car_crossing_in_2_5_s_seen_in_half_the_frames_is_one_object_at_any_frame_rate(fps: float, seed: int) -> None:
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, crossing_car(fps, seed))
+    events += tracker.flush(3.0)
+    assert kinds(events) == {"new": 1, "end": 1}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_cars_passing_each_other_in_opposite_directions_keep_their_ids(seed: int) -> None:
+    """Side by side, their boxes close but apart, each seen in half the frames at 12.5 fps."""
+    down, up = crossing_car(12.5, seed, x=0.38), crossing_car(12.5, seed + 100, x=0.6, down=False)
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, [(t, a + b) for (t, a), (_, b) in zip(down, up, strict=True)])
+    events += tracker.flush(3.0)
+    assert kinds(events) == {"new": 2, "end": 2}
+    for end in (e for e in events if e.type == "end"):
+        new = next(e for e in events if e.type == "new" and e.track.id == end.track.id)
+        # Each ends on the side of the picture it drove to: the one going down is at the bottom.
+        went_down = end.track.box[1] > new.track.box[1]
+        assert went_down == (new.track.box[0] < 0.45)
+
+
+def test_settings_per_family_and_label_with_keys_for_all_objects() -> None:
+    config = TrackerConfig.model_validate(
+        {"end_after": 7.0, "vehicle": {"end_after": 9.0}, "labels": {"bus": {"confirm_hits": 4}}}
+    )
+    person, car, bus, motorbike = (config.rules(label) for label in ("person", "car", "bus", "motorcycle"))
+    assert (person.end_after, car.end_after, bus.end_after, motorbike.end_after) == (7.0, 9.0, 9.0, 7.0)
+    assert (person.confirm_hits, car.confirm_hits, bus.confirm_hits) == (3, 2, 4)
+    assert person.still_score > car.still_score  # a parked car is real; a "person" that never walks may be a cone
+    # The sections hold what applies (check-config shows them), and survive a round trip.
+    assert config.labels["bus"] == bus and config.vehicle == car
+    again = TrackerConfig.model_validate(config.model_dump())
+    assert all(again.rules(label) == config.rules(label) for label in ("person", "car", "bus", "motorcycle"))
+
+
+def test_old_pass_counted_settings_are_migrated_to_seconds() -> None:
+    """`confirm_window` counted detector passes, at the camera's default 5 fps."""
+    config = TrackerConfig.model_validate({"confirm_window": 5, "still_person_score": 0.8})
+    assert config.rules("person").forget_after == pytest.approx(1.0)
+    assert config.rules("person").still_score == 0.8
+    assert config.rules("car").forget_after == pytest.approx(1.0)
+    with pytest.raises(ValidationError, match="confirm_window: got 0; expected a positive number of detector passes"):
+        TrackerConfig.model_validate({"confirm_window": 0})
+
+
+def test_a_parked_car_is_reported_at_a_score_that_would_not_do_for_a_still_person() -> None:
+    car = vehicle(0.7, 0.6, 0.2, 0.12, 0.55, "car")
+    cone = person(0.2, 0.4, h=0.05, score=0.55)
+    events = play(Tracker(TrackerConfig()), frames(lambda i: [car, cone], 100))
+    assert [e.track.label for e in events] == ["car"]
+
+
+def test_a_tiny_still_look_alike_whose_box_jitters_by_its_own_size_is_not_reported() -> None:
+    """A far cone: its box, a few pixels wide, lands a few pixels off every frame."""
+    rng = random.Random(2)
+
+    def scene(i: int) -> list[Detection]:
+        return [person(0.2 + rng.uniform(-0.006, 0.006), 0.4 + rng.uniform(-0.006, 0.006), h=0.03, score=0.65)]
+
+    assert play(Tracker(TrackerConfig()), frames(scene, 300)) == []
+
+
+def test_a_car_scoring_mostly_below_seed_score_is_reported_on_its_strong_detections() -> None:
+    """Seen from above, a car scores 0.3-0.45 in most frames and above 0.5 now and then:
+    the weak detections follow it, the strong ones judge it."""
+
+    def scene(i: int) -> list[Detection]:
+        score = 0.55 if i % 5 == 0 else 0.3 + 0.05 * (i % 4)
+        return [vehicle(0.4, 0.1 + 0.03 * i, 0.2, 0.3, score, "car")]
+
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, frames(scene, 25)) + tracker.flush(2.5)
+    assert kinds(events) == {"new": 1, "end": 1}
+
+
+@pytest.mark.parametrize("fps", [5.0, 12.5, 25.0])
+def test_a_motorbike_crossing_the_picture_in_1_5_s_is_one_object(fps: float) -> None:
+    """Small and fast: at 5 fps it moves more than its own size between two passes."""
+
+    def scene(i: int) -> list[Detection]:
+        x = -0.05 + 1.1 * i / fps / 1.5
+        return [vehicle(x, 0.6, 0.08, 0.1, 0.6, "motorcycle")] if 0.04 < x < 0.96 else []
+
+    tracker = Tracker(TrackerConfig())
+    events = play(tracker, [(i / fps, scene(i)) for i in range(int(2 * fps))]) + tracker.flush(2.0)
+    assert kinds(events) == {"new": 1, "end": 1}

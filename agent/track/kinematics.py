@@ -23,6 +23,9 @@ MAX_SPEED = 1.0
 # Extrapolating a coasting track further than this only adds error: walkers stop and turn.
 MAX_EXTRAPOLATION = 2.0
 MIN_DT = 0.05  # seconds: two passes closer than this say little about speed
+# The detector places a box to within a few of its input pixels (~1 % of the frame),
+# whatever the box's size: distances are measured in sizes of at least this.
+MIN_SCALE = 0.04
 
 
 class BoxFilter:
@@ -63,8 +66,9 @@ class BoxFilter:
         self.updates += 1
 
     def distance_from_start(self) -> float:
-        """How far the box has gone from where it was first seen, in box sizes."""
-        return math.hypot(self.cx - self.start[0], self.cy - self.start[1]) / math.sqrt(max(self.w * self.h, 1e-9))
+        """How far the box has gone from where it was first seen, in box sizes (at
+        least MIN_SCALE: a tiny box jitters by its own size without going anywhere)."""
+        return math.hypot(self.cx - self.start[0], self.cy - self.start[1]) / max(math.sqrt(self.w * self.h), MIN_SCALE)
 
     @property
     def box(self) -> Box:

@@ -9,9 +9,6 @@ import numpy as np
 
 from agent.detect.detector import Box
 
-# Labels the model confuses for one object; association and duplicate suppression
-# work within a family, while each track still reports its own (voted) label.
-FAMILY = {"person": 0, "bicycle": 1, "motorcycle": 1, "car": 2, "bus": 2, "truck": 2}
 # Within a family, a weaker box overlapping a better one this much (IoU) is a second box of it,
 DUPLICATE_IOU = 0.5
 # and so is one lying this much on it (share of the smaller box inside the other), unless their
@@ -36,7 +33,7 @@ def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return inter / union, inter / area_a[:, None], area_b[None, :] / area_a[:, None]
 
 
-def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[int]) -> set[int]:
+def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[str]) -> set[int]:
     """Indices of boxes to drop: within a family, a box overlapping a better one
     (IoU), or lying mostly on it or around it when the two are of comparable size.
     The model often gives one person a full box and a torso box, a shifted second
@@ -56,18 +53,23 @@ def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[in
     return dropped
 
 
+def centre_gaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between the centres of every pair of rows of A and B, in frame units."""
+    ac = (a[:, :2] + a[:, 2:]) / 2
+    bc = (b[:, :2] + b[:, 2:]) / 2
+    return np.hypot(ac[:, None, 0] - bc[None, :, 0], ac[:, None, 1] - bc[None, :, 1])
+
+
 def association_cost(tracks: np.ndarray, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(cost, centre distance, area ratio >= 1) for every track/detection pair. The
     distance is in box sizes (square root of the mean area), so the same gate suits
     near and far objects; the cost adds 1 - IoU and the size mismatch so that,
     among near candidates, the best overlap of the right size wins."""
     ious, _, ratio = overlaps(tracks, dets)
-    tc = (tracks[:, :2] + tracks[:, 2:]) / 2
-    dc = (dets[:, :2] + dets[:, 2:]) / 2
     t_area = np.prod(tracks[:, 2:] - tracks[:, :2], axis=1)
     d_area = np.prod(dets[:, 2:] - dets[:, :2], axis=1)
     scale = np.sqrt(np.maximum((t_area[:, None] + d_area[None, :]) / 2, 1e-9))
-    distance = np.hypot(tc[:, None, 0] - dc[None, :, 0], tc[:, None, 1] - dc[None, :, 1]) / scale
+    distance = centre_gaps(tracks, dets) / scale
     change = np.maximum(ratio, 1 / ratio)
     return distance + (1 - ious) + 0.5 * np.log(change), distance, change
 

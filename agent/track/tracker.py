@@ -1,15 +1,16 @@
-"""Object identity across frames and the event lifecycle (GUIDE section 3).
+"""Object identity across frames and the event lifecycle.
 
 Each detector pass: drop duplicate boxes, predict every track to the pass's
-time, pair tracks with detections (tracks seen last pass choose first), update
+time, pair tracks with detections (confirmed tracks choose first), update
 the pairs, seed tentative tracks from strong leftovers, then decide events:
-`new` once a track is confirmed (enough hits, good median score), `update` on a
-meaningful change (zones, label, score step; rate-limited), `end` once a
+`new` once a track is confirmed (enough detections, good median score), `update`
+on a meaningful change (zones, label, score step; rate-limited), `end` once a
 confirmed track has gone unseen for `end_after` seconds (`exit_after` if it was
-walking out of the frame). Tentative tracks that fade are dropped silently.
+walking out of the frame). Tentative tracks unseen for `forget_after` seconds
+are dropped silently. Each label has its own settings (TrackerConfig.rules).
 
 Time comes from the passes' timestamps, never from frame counts: a motion gate
-may run the detector at irregular intervals."""
+may run the detector at irregular intervals, and cameras run at 5 to 25 fps."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from typing import Literal
 
 import numpy as np
 
-from agent.config import TrackerConfig
+from agent.config import TrackerConfig, TrackRules
 from agent.detect.detector import Box, Detection
-from agent.track.kinematics import BoxFilter
-from agent.track.matching import FAMILY, association_cost, boxes_array, duplicates, greedy_assign
+from agent.track.families import family_of
+from agent.track.kinematics import MAX_SPEED, BoxFilter
+from agent.track.matching import association_cost, boxes_array, centre_gaps, duplicates, greedy_assign
 
 RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
 MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
@@ -35,7 +37,6 @@ MAX_STILL_PATIENCE = 60.0  # up to this many seconds, before `end`
 END_MISSES = 2  # passes missed before `end`: with a motion gate, passes may be 10 s apart
 EDGE_MARGIN = 0.02  # a box this close to the border is cut by it
 LEAVING_SPEED = 0.02  # frame sizes per second towards the border: walking out, not jitter
-NO_FAMILY = -1  # labels outside FAMILY are tracked among themselves
 
 
 @dataclass
@@ -64,27 +65,31 @@ class _State:
     """A track's working memory."""
 
     id: int
-    family: int
+    family: str
     motion: BoxFilter
     start: float
-    window: deque[bool]  # hit or miss on each of the last `confirm_window` passes
     last_seen: float = 0.0
     seen_box: Box = (0.0, 0.0, 1.0, 1.0)  # the last detection's own box: only it shows the border cutting it
     misses: int = 0  # passes since last seen
+    hits: int = 0  # detections so far
     moved: float = 0.0  # farthest it has been from where it was first seen, in box sizes
     votes: dict[str, float] = field(default_factory=dict)
     scores: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))
+    strong: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))  # of hits >= seed_score
     zones: list[str] = field(default_factory=list)
     confirmed: bool = False
     published: Track | None = None  # as last told in an event
     published_at: float = 0.0
 
-    def hit(self, det: Detection, ts: float, zones_of: Callable[[Detection], list[str]]) -> None:
+    def hit(self, det: Detection, ts: float, zones_of: Callable[[Detection], list[str]], strong: bool) -> None:
         if self.scores:  # the first sighting is the filter's starting point
             self.motion.update(det.box, ts)
         self.last_seen = ts
         self.seen_box = det.box
         self.misses = 0
+        self.hits += 1
+        if strong:
+            self.strong.append(det.score)
         self.votes[det.label] = self.votes.get(det.label, 0.0) + det.score
         self.scores.append(det.score)
         self.moved = max(self.moved, self.motion.distance_from_start())
@@ -120,6 +125,7 @@ class Tracker:
         self.zones_of = zones_of
         self._tracks: list[_State] = []
         self._next_id = 1
+        self._rules: dict[str, TrackRules] = {}
 
     def update(self, detections: list[Detection], ts: float) -> list[TrackEvent]:
         """One detector pass at monotonic time TS (seconds); the events it caused."""
@@ -127,10 +133,10 @@ class Tracker:
         matched = self._associate(dets, ts)
         for state in self._tracks:
             if state in matched:
-                state.hit(dets[matched[state]], ts, self.zones_of)
+                det = dets[matched[state]]
+                state.hit(det, ts, self.zones_of, det.score >= self.rules(state.label).seed_score)
             else:
                 state.misses += 1
-            state.window.append(state in matched)
         taken = set(matched.values())
         self._seed([d for i, d in enumerate(dets) if i not in taken], ts)
         return self._lifecycle(ts)
@@ -150,27 +156,37 @@ class Tracker:
         return len(self._tracks)
 
     def _associate(self, dets: list[Detection], ts: float) -> dict[_State, int]:
-        """Pairs track -> detection index. Tracks seen on the last pass choose first,
-        then coasting confirmed tracks, then tentative ones (DeepSORT's matching
-        cascade): neither a coasting track nor a cone's tentative one may take the
-        detection of an object that is plainly there."""
+        """Pairs track -> detection index. Confirmed tracks choose first, cheapest
+        pair first, then tentative ones: a cone's tentative track must not take the
+        detection of a walker that is plainly there. Among confirmed tracks, one
+        unseen for a pass competes on equal terms: when two cars pass each other
+        and the model misses one, its prediction fits its own detection better
+        than the neighbour's gate does."""
         if not dets or not self._tracks:
             return {}
         boxes = boxes_array([d.box for d in dets])
-        cost, distance, size_change = association_cost(boxes_array([s.motion.predict(ts) for s in self._tracks]), boxes)
-        families = np.array([FAMILY.get(d.label, NO_FAMILY) for d in dets])
+        predicted = boxes_array([s.motion.predict(ts) for s in self._tracks])
+        cost, distance, size_change = association_cost(predicted, boxes)
+        families = np.array([family_of(d.label) for d in dets])
         # An unseen object may have turned or stopped: the gate widens while it coasts.
-        unseen = np.array([ts - s.last_seen for s in self._tracks])
+        # Not for a tentative track: flicker here and there must not chain into one.
+        unseen = np.array([ts - s.last_seen if s.confirmed else 0.0 for s in self._tracks])
+        # Seen once, a track has no speed yet: a small fast motorbike may be several of
+        # its sizes further on at the next pass, so it may be as far as anything we
+        # track goes in the time.
+        reach = np.array([MAX_SPEED * (ts - s.last_seen) if s.hits == 1 else 0.0 for s in self._tracks])
+        near = (distance <= self.config.match_distance * (1.0 + GATE_GROWTH * unseen)[:, None]) | (
+            centre_gaps(predicted, boxes) <= reach[:, None]
+        )
         allowed = (
             (np.array([s.family for s in self._tracks])[:, None] == families[None, :])
-            & (distance <= self.config.match_distance * (1.0 + GATE_GROWTH * unseen)[:, None])
+            & near
             & (size_change <= MAX_SIZE_CHANGE)
         )
         confirmed = np.array([s.confirmed for s in self._tracks])
-        fresh = np.array([s.misses == 0 for s in self._tracks])
         free = np.ones(len(dets), dtype=bool)
         matched: dict[_State, int] = {}
-        for stage in (confirmed & fresh, confirmed & ~fresh, ~confirmed):
+        for stage in (confirmed, ~confirmed):
             for t, d in greedy_assign(cost, allowed & stage[:, None] & free[None, :]):
                 matched[self._tracks[t]] = d
                 free[d] = False
@@ -179,11 +195,10 @@ class Tracker:
     def _seed(self, leftovers: list[Detection], ts: float) -> None:
         """Tentative tracks from the strong unpaired detections."""
         for det in leftovers:
-            if det.score < self.config.seed_score:
+            if det.score < self.rules(det.label).seed_score:
                 continue
-            window = deque([True], maxlen=self.config.confirm_window)
-            state = _State(self._next_id, FAMILY.get(det.label, NO_FAMILY), BoxFilter(det.box, ts), ts, window)
-            state.hit(det, ts, self.zones_of)
+            state = _State(self._next_id, family_of(det.label), BoxFilter(det.box, ts), ts)
+            state.hit(det, ts, self.zones_of, True)
             self._next_id += 1
             self._tracks.append(state)
 
@@ -191,14 +206,15 @@ class Tracker:
         events: list[TrackEvent] = []
         alive: list[_State] = []
         for state in self._tracks:
-            if not state.confirmed and not any(state.window) and len(state.window) == state.window.maxlen:
+            rules = self.rules(state.label)
+            if not state.confirmed and self._unseen(state, ts) >= rules.forget_after:
                 continue  # a flicker that never came back: forgotten without a word
-            if self._gone(state, ts):
+            if self._gone(state, rules, ts):
                 if state.confirmed:
                     events.append(TrackEvent("end", state.snapshot(), state.last_seen))
                 continue
             alive.append(state)
-            if not state.confirmed and self._confirmable(state):
+            if not state.confirmed and _confirmable(state, rules):
                 state.confirmed = True
                 events.append(_publish(state, "new", ts))
             elif state.confirmed and state.misses == 0 and self._changed(state, ts):
@@ -206,26 +222,26 @@ class Tracker:
         self._tracks = alive
         return events
 
-    def _gone(self, state: _State, ts: float) -> bool:
-        unseen = ts - state.last_seen
-        if state.misses < END_MISSES:
-            return False
-        patience = self.config.end_after
+    def rules(self, label: str) -> TrackRules:
+        """LABEL's settings, resolved once."""
+        if label not in self._rules:
+            self._rules[label] = self.config.rules(label)
+        return self._rules[label]
+
+    @staticmethod
+    def _unseen(state: _State, ts: float) -> float:
+        """Seconds unseen, once at least END_MISSES passes missed it: a camera whose
+        motion gate looks again only every few seconds has not lost what it did not look for."""
+        return ts - state.last_seen if state.misses >= END_MISSES else 0.0
+
+    def _gone(self, state: _State, rules: TrackRules, ts: float) -> bool:
+        unseen = self._unseen(state, ts)
+        patience = rules.end_after
         if state.moved < STILL:
             # Something that stood still for long is still there when a bus hides it or
             # dusk lowers its score; to leave, it has to move, and moving is seen.
             patience = max(patience, min(STILL_PATIENCE * (state.last_seen - state.start), MAX_STILL_PATIENCE))
-        return unseen >= patience or (unseen >= self.config.exit_after and _leaving(state, ts))
-
-    def _confirmable(self, state: _State) -> bool:
-        hits = sum(state.window)
-        if hits < self.config.confirm_hits:
-            return False
-        needed = self.config.confirm_score
-        if state.family == FAMILY["person"] and state.moved < STILL:
-            # Cones, signs and posts score as people but never walk; a parked car is real.
-            needed = max(needed, self.config.still_person_score)
-        return statistics.median(list(state.scores)[-hits:]) >= needed
+        return unseen >= patience or (unseen >= rules.exit_after and _leaving(state, ts))
 
     def _changed(self, state: _State, ts: float) -> bool:
         last = state.published
@@ -238,13 +254,26 @@ class Tracker:
         )
 
 
+def _confirmable(state: _State, rules: TrackRules) -> bool:
+    """Enough detections, and a good median score of the strong ones (>= seed_score):
+    a weak detection on the track's path shows the object is still there, but says
+    little about what it is; a car seen from above scores 0.3-0.5 in most frames.
+    Things mistaken for objects (cones and signs taken for people, road markings for
+    cars) stay where they are, so an object that has not moved needs `still_score`;
+    whatever moves needs `confirm_score`."""
+    if state.hits < rules.confirm_hits or not state.strong:
+        return False
+    needed = rules.confirm_score if state.moved >= STILL else rules.still_score
+    return statistics.median(state.strong) >= needed
+
+
 def _deduplicated(detections: list[Detection]) -> list[Detection]:
     if len(detections) < 2:
         return list(detections)
     drop = duplicates(
         boxes_array([d.box for d in detections]),
         [d.score for d in detections],
-        [FAMILY.get(d.label, NO_FAMILY) for d in detections],
+        [family_of(d.label) for d in detections],
     )
     return [d for i, d in enumerate(detections) if i not in drop]
 
