@@ -36,6 +36,7 @@ from agent.config import CameraConfig, DetectorConfig, HubConfig
 from agent.detect.catalog import CATALOG
 from agent.detect.detector import Detector
 from agent.detect.model import ModelError, resolve_model
+from agent.events import ObjectEvent
 from agent.pipeline import CameraPipeline
 from agent.track.families import FAMILIES, family_of
 
@@ -102,7 +103,7 @@ def run(model: str, video: Path) -> tuple[list[Obj], float]:
     source = OpenCVSource("evaluate", str(video), realtime=False)
     source.open()
     fps = source.fps or 10.0
-    events: list[dict[str, Any]] = []
+    events: list[object] = []
     origin = last = 0
     try:
         while (frame := source.read()) is not None:
@@ -115,17 +116,21 @@ def run(model: str, video: Path) -> tuple[list[Obj], float]:
     return objects(events, origin, fps, last), fps
 
 
-def objects(events: list[dict[str, Any]], origin: float, fps: float, last: int) -> list[Obj]:
+def objects(events: list[object], origin: float, fps: float, last: int) -> list[Obj]:
+    """The objects the presence events (`new` ... `end`) describe, in frames of the clip."""
+
     def frame(t: float) -> int:
         return round((t - origin) * fps)
 
     found: dict[str, Obj] = {}
     for event in events:
-        if event["type"] == "new":
-            found[event["obj"]] = Obj(family_of(event["label"]), frame(event["start"]), frame(event["ts"]), last)
-        elif event["type"] == "end" and event["obj"] in found:
-            found[event["obj"]].last = frame(event["ts"])
-            found[event["obj"]].ended = True
+        if not isinstance(event, ObjectEvent):
+            continue  # rule events and summaries describe no new object
+        if event.type == "new":
+            found[event.obj] = Obj(family_of(event.label), frame(event.start), frame(event.ts), last)
+        elif event.type == "end" and event.obj in found:
+            found[event.obj].last = frame(event.ts)
+            found[event.obj].ended = True
     return list(found.values())
 
 

@@ -333,7 +333,7 @@ def test_recheck_must_fit_twice_in_end_after(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(file, environ={})
     assert caught.value.lines() == [
-        f"{file}:11: cameras[0].motion.recheck: 4.0 must be at most half of tracker.end_after (5.0): "
+        f"{file}:11: cameras[0].motion.recheck: 4.0 must be at most half of the shortest tracker end_after (5.0): "
         "objects standing still would end between two re-checks"
     ]
 

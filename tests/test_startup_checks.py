@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.detect.catalog import DEFAULT_MODEL
 from tests.broker import PKI, make_pki
 from tests.shared import MODEL, REPO, VTEST
 
@@ -65,13 +66,13 @@ CASES: dict[str, tuple[Case, int, str]] = {
     "default-model-missing": (
         lambda tmp, pki: _config(tmp, detector="threads: 2"),
         5,
-        r"detector\.model: model file .*/models/detect\.tflite not found: run `camhub-agent model fetch`, "
-        r"or set detector\.model",
+        rf"detector\.model: model {DEFAULT_MODEL} is not installed \(.*/models/{DEFAULT_MODEL}\.tflite not found\): "
+        rf"run `camhub-agent model fetch {DEFAULT_MODEL}`, or set detector\.model",
     ),
     "model-not-loadable": (
         lambda tmp, pki: _config(tmp, detector=f"model: {_text(tmp, 'm.tflite', BAD_MODEL)}"),
         6,
-        r"detector\.model: .*m\.tflite cannot be loaded: .*; expected an SSD-style TFLite detector",
+        r"detector\.model: .*m\.tflite: the \w+ runtime cannot load it: .*",
     ),
     "labels-is-a-directory": (
         lambda tmp, pki: _config(tmp, detector=f"labels: {tmp}\n  model: {MODEL}"),
