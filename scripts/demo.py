@@ -18,6 +18,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from agent.detect.catalog import DEFAULT_MODEL
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CAMHUB_SHARED", REPO.parent / "shared"))
 
@@ -26,8 +28,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--video", type=Path, default=SHARED / "media" / "vtest.avi")
     parser.add_argument(
-        "--model", type=Path, default=SHARED / "models" / "ssd_mobilenet_v1_coco_quant" / "detect.tflite"
-    )
+        "--model", type=Path, default=next((SHARED / "models" / DEFAULT_MODEL).glob("*.tflite"), None),
+        help="the .tflite file (default: the catalog's default model from the development data)",
+    )  # fmt: skip
     args = parser.parse_args()
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     with tempfile.TemporaryDirectory(prefix="camhub-demo-") as tmp:

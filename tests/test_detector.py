@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.detect.catalog import CATALOG
+from agent.detect.catalog import CATALOG, DEFAULT_MODEL
 from agent.detect.decoders import postprocess_outputs
 from agent.detect.detector import Detection, Detector, Region
 from agent.detect.geometry import iou
@@ -260,7 +260,7 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 78
     assert done.stderr.strip() == (
-        f"camhub-agent: model ssd_mobilenet_v1_coco_quant is not installed "
-        f"({tmp_path}/models/ssd_mobilenet_v1_coco_quant.tflite not found): "
-        "run `camhub-agent model fetch ssd_mobilenet_v1_coco_quant`, or set detector.model"
+        f"camhub-agent: model {DEFAULT_MODEL} is not installed "
+        f"({tmp_path}/models/{DEFAULT_MODEL}.tflite not found): "
+        f"run `camhub-agent model fetch {DEFAULT_MODEL}`, or set detector.model"
     )

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pytest
 
-from agent.detect.catalog import CATALOG
+from agent.detect.catalog import CATALOG, DEFAULT_MODEL
 from agent.detect.model import sha256_of
 from tests.shared import MODELS, REPO
 
@@ -78,7 +78,7 @@ def test_each_catalog_model_is_downloaded_verified_and_installed(name: str, serv
 
 
 def test_a_verified_model_is_not_downloaded_again(server: str, tmp_path: Path) -> None:
-    assert _agent("fetch", "--url", f"{server}/good.tflite", state=tmp_path).returncode == 0
+    assert _agent("fetch", V1, "--url", f"{server}/good.tflite", state=tmp_path).returncode == 0
     before = len(_Handler.requests)
     done = _agent("fetch", V1, "--url", f"{server}/good.tflite", state=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -123,9 +123,9 @@ def test_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_install_from_local_file(tmp_path: Path) -> None:
-    done = _agent("fetch", "--file", str(MODELS[V1]), state=tmp_path)
+    done = _agent("fetch", "--file", str(MODELS[DEFAULT_MODEL]), state=tmp_path)  # no name: the default model
     assert done.returncode == 0, done.stderr
-    assert sha256_of(tmp_path / "models" / f"{V1}.tflite") == CATALOG[V1].sha256
+    assert sha256_of(tmp_path / "models" / f"{DEFAULT_MODEL}.tflite") == CATALOG[DEFAULT_MODEL].sha256
 
 
 def test_list_shows_the_catalog_the_default_and_what_is_installed(tmp_path: Path) -> None:
@@ -137,4 +137,4 @@ def test_list_shows_the_catalog_the_default_and_what_is_installed(tmp_path: Path
     assert rows["yolox_nano"].endswith(str(tmp_path / "models" / "yolox_nano.tflite"))
     assert "416x416 float32 NCHW BGR letterbox" in rows["yolox_nano"]
     assert all(rows[name].endswith(" no") for name in CATALOG if name != "yolox_nano")
-    assert rows[V1].startswith("* ") and sum(row.startswith("* ") for row in rows.values()) == 1
+    assert rows[DEFAULT_MODEL].startswith("* ") and sum(row.startswith("* ") for row in rows.values()) == 1

@@ -66,8 +66,10 @@ CATALOG: dict[str, CatalogEntry] = {
     )
 }
 
-# The model a hub uses when its config names none: switching it is this one line.
-DEFAULT_MODEL = "ssd_mobilenet_v1_coco_quant"
+# The model a hub uses when its config names none: switching it is this one line. YOLOX nano, measured side by
+# side with the SSD models on the development footage: the best precision on people (no split visits, no cones),
+# twice SSD v1's cars seen from above, no cap on boxes in a crowd, for ~1.7x SSD v1's invoke time.
+DEFAULT_MODEL = "yolox_nano"
 
 
 def entry_with_sha256(sha256: str) -> CatalogEntry | None:
