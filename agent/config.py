@@ -507,8 +507,8 @@ class EvidenceConfig(Strict):
     )  # fmt: skip
     spool_mb: float = Field(
         20.0, ge=1.0, le=100_000.0,
-        description="size of the pictures' own spool beside the events' (SPOOL_PATH-evidence): the oldest "
-        "pictures are dropped beyond it, never an event",
+        description="size of the pictures' own spool, a file beside spool.path (spool.db: spool-evidence.db): "
+        "the oldest pictures are dropped beyond it, never an event",
     )  # fmt: skip
 
 
