@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.contract import problems
-from tests.shared import MODEL, QUIET, REPO, TREE, VTEST
+from tests.shared import CARS, MODEL, QUIET, REPO, TREE, VTEST
 
 ENV = {**os.environ, "CAMHUB_MODEL": str(MODEL)}
 WHOLE = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
@@ -96,3 +96,18 @@ def test_no_alert_nor_left_event_where_nobody_comes(tmp_path: Path, video: Path)
     lines, summary = _replay(tmp_path, video, {"zones": {"yard": zone}})
     assert [line for line in lines if line.get("type") in ("alert", "left") or "picture" in line] == []
     assert "pictures: 0" in summary
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="the tracker on main finds none of the 4 cars (the SSD model sees them from above as 'cell phone'); "
+    "the tracker's branch fixes it",
+)
+def test_a_line_across_the_lane_counts_two_cars_in_and_two_out(tmp_path: Path) -> None:
+    """Cars 2 and 4 drive down the picture, 1 and 3 up (ground_truth.json); `in` is below the line."""
+    lines, _ = _replay(tmp_path, CARS, {"lines": {"lane": {"points": [[0.0, 0.5], [1.0, 0.5]]}}})
+    totals = {"in": 0, "out": 0}
+    for counts in (line for line in lines if "lines" in line):
+        for direction, labels in counts["lines"]["lane"].items():
+            totals[direction] += sum(labels.values())
+    assert totals == {"in": 2, "out": 2}
