@@ -1,5 +1,6 @@
 """The village rules in `camhub-agent run`, against a real Mosquitto: a dwell alert on
-vtest.avi whose picture follows on the evidence topic, and the line counts retained."""
+vtest.avi whose picture follows on the evidence topic, the line counts retained, and
+the picture budget kept through a reload."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def test_run_sends_a_dwell_alert_with_its_picture_and_retained_counts(
     tmp_path: Path, broker: Broker, subscribers: Callable[..., Subscriber], agents: Callable[..., AgentProcess]
 ) -> None:
     sub = subscribers(broker.port, f"{PREFIX}/#")
-    agent = agents(_config(tmp_path, broker.port))
+    config = _config(tmp_path, broker.port)
+    agent = agents(config)
     assert sub.wait_for(lambda s: bool(_alerts(s)), 120), agent.stderr()
     alert = _alerts(sub)[0]
     assert (alert.zone, alert.reason, alert.label, alert.evidence) == ("phone", "dwell", "person", True)
@@ -73,5 +75,14 @@ def test_run_sends_a_dwell_alert_with_its_picture_and_retained_counts(
     stats = _stats(sub, picture.received)
     assert stats["evidence"]["bytes"] >= len(picture.payload)
     assert stats["cameras"]["street"]["rules"]["alert"] >= 1 and stats["cameras"]["street"]["rules"]["counts"] >= 1
+
+    # A reload that changes the budget keeps what the day has spent: no second day's pictures.
+    config.write_text(config.read_text() + "evidence: {daily_mb: 1}\n")
+    sub.client.publish(f"{PREFIX}/hub-t/cmd/reload", '{"id": "r1"}', qos=1)
+    assert sub.wait_for(lambda s: bool(s.on("/cmd/reload/result")), 20)
+    assert sub.on("/cmd/reload/result")[-1].json()["ok"] is True
+    reloaded = sub.on("/cmd/reload/result")[-1].received
+    assert sub.wait_for(lambda s: _stats(s, reloaded).get("evidence", {}).get("budget") == 1024 * 1024, 15)
+    assert _stats(sub, reloaded)["evidence"]["bytes"] >= stats["evidence"]["bytes"]
     assert agent.stop() == 0
     assert "Traceback" not in agent.stderr()
