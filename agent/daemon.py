@@ -310,9 +310,9 @@ class Agent:
             raise CommandError(f"model refused, still running the previous config: {exc}") from None
         if (new.hub_id, new.mqtt, new.spool) != (self.config.hub_id, self.config.mqtt, self.config.spool):
             log.warning("hub_id, mqtt and spool changes take effect at the next restart")
+            new = new.model_copy(update={"hub_id": self.config.hub_id})
         if new.evidence.spool_mb != self.config.evidence.spool_mb:
             log.warning("evidence.spool_mb takes effect at the next restart")
-            new = new.model_copy(update={"hub_id": self.config.hub_id})
         restarted = self._replace_config(new, detector) if new != self.config else []
         self.health.reconfigure(self.config, self.detector, restarted)
         return {"config_hash": self.health.config_hash, "restarted": restarted}
