@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--events-out", type=Path, metavar="FILE.jsonl", help="write events here (default: stdout)")
     p.add_argument("--annotate", type=Path, metavar="OUT.mp4", help="write the video with detections and tracks drawn")
     p.add_argument("--every-frame", action="store_true", help="run the detector on every frame (no motion gate)")
+    p.add_argument("--evidence-dir", type=Path, metavar="DIR", help="write the evidence pictures here as ID.jpg")
     p.set_defaults(handler=_replay)
 
     p = sub.add_parser("model", help="the detection models: list the catalog, install one")
@@ -114,6 +115,7 @@ def _replay(args: argparse.Namespace) -> int:
             events_out=args.events_out,
             annotate=args.annotate,
             every_frame=args.every_frame,
+            evidence_dir=args.evidence_dir,
         )
     except (ReplayError, SourceError, OSError) as exc:
         print(f"camhub-agent: {exc}", file=sys.stderr)

@@ -629,6 +629,25 @@ class SpoolConfig(Strict):
     max_age_days: float = Field(30.0, gt=0.0, le=3650.0, description="age beyond which events are dropped")
 
 
+class EvidenceConfig(Strict):
+    enabled: bool = Field(True, description="send a small JPEG with `alert` and `left` events")
+    new: bool = Field(False, description="also with `new` events (every object that appears): costs the most bytes")
+    target_kb: float = Field(
+        8.0, ge=2.0, le=200.0, description="the most kilobytes one picture may take; its JPEG quality is fitted to it"
+    )
+    daily_mb: float = Field(
+        5.0, ge=0.1, le=10_000.0,
+        description="picture megabytes the hub may send per day (local time), shared by every camera; the last "
+        "half is kept for `alert` and `left` pictures, the last fifth for `alert`. 5 MB a day is 150 MB a month, "
+        "a small share of a rural prepaid data plan, and ~600 pictures of 8 kB a day",
+    )  # fmt: skip
+    spool_mb: float = Field(
+        20.0, ge=1.0, le=100_000.0,
+        description="size of the pictures' own spool, a file beside spool.path (spool.db: spool-evidence.db): "
+        "the oldest pictures are dropped beyond it, never an event",
+    )  # fmt: skip
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="least severe level logged")
     format: Literal["text", "json"] = Field("text", description="text lines, or one JSON object per line")
@@ -653,6 +672,7 @@ class HubConfig(Strict):
         "detector serves the cameras in turn, so beyond a handful each camera gets too few detector runs",
     )
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="events waiting for the broker")
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="pictures that prove an alert")
     log: LogConfig = Field(default_factory=LogConfig, description="logging to stderr (journald)")
     timezone: str | None = Field(
         None,

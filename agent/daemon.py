@@ -3,7 +3,8 @@
 Capture threads (one per camera) keep only their latest frame; this module's
 main loop is the single consumer: it takes frames fairly from every camera,
 runs them through each camera's pipeline on the one shared detector, and
-hands events to the uplink, which spools them before publishing. Commands
+hands events, counts and pictures to the uplink, which spools them before
+publishing. One picture budget serves every camera, and outlives reloads. Commands
 from MQTT are queued and executed here too, so pipeline state has exactly one
 writer."""
 
@@ -30,11 +31,12 @@ from agent.configfile import load_config
 from agent.detect.detector import Detector
 from agent.detect.model import resolve_model
 from agent.errors import EX_CONFIG, ConfigError, StartupError
-from agent.events import Event
+from agent.events import Counts, Event
+from agent.evidence import EvidenceBudget, Picture
 from agent.frame import Frame
 from agent.health import Health
 from agent.logs import setup_logging
-from agent.pipeline import CameraPipeline
+from agent.pipeline import CameraPipeline, Output
 from agent.scheduler import FairScheduler
 from agent.snapshot import snapshot_jpeg
 from agent.systemd import Notifier, ProgressWatchdog
@@ -89,12 +91,14 @@ class Agent:
         self.watchdog = ProgressWatchdog(self.notifier)
         self.detector = self._load_detector(config)
         self.spool = Spool.from_config(config.spool)
+        self.pictures = Spool.for_pictures(config.spool, config.evidence.spool_mb)
+        self.budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
         self.commands = CommandHandlers()
         self.commands.register("snapshot", self._in_main_loop(self._cmd_snapshot), SnapshotArgs)
         self.commands.register("set", self._in_main_loop(self._cmd_set), SetArgs)
         self.commands.register("reload", self._cmd_reload, NoArgs)
-        self.uplink = Uplink(config, self.spool, self.commands)
-        self.health = Health(config, config_path, self.detector, self.spool, self.uplink)
+        self.uplink = Uplink(config, self.spool, self.commands, self.pictures)
+        self.health = Health(config, config_path, self.detector, self.spool, self.uplink, self.pictures, self.budget)
         self.workers: dict[str, CameraWorker] = {}
         self.pipelines: dict[str, CameraPipeline] = {}
         self.scheduler = FairScheduler()
@@ -137,7 +141,7 @@ class Agent:
         for camera in cameras:
             worker = CameraWorker(camera, on_state=self._camera_state, on_frame=self._wake.set)
             self.workers[camera.id] = worker
-            self.pipelines[camera.id] = CameraPipeline(self.config, camera, self.detector)
+            self.pipelines[camera.id] = CameraPipeline(self.config, camera, self.detector, budget=self.budget)
             self.scheduler.add(camera.id, worker, camera.fps)
             worker.start()
 
@@ -175,18 +179,23 @@ class Agent:
 
     def _process(self, frame: Frame) -> None:
         try:
-            events = self.pipelines[frame.camera].process(frame)
+            outputs = self.pipelines[frame.camera].process(frame)
         except Exception:  # one bad frame (a corrupt stream, a model error) must not stop the hub
             log.exception("camera %s: frame %d could not be processed", frame.camera, frame.seq)
             return
-        self._send(events)
+        self._send(outputs)
 
     def _all_cameras_seen(self) -> bool:
         return all(w.latest(-1) is not None for w in self.workers.values())
 
-    def _send(self, events: list[Event]) -> None:
-        for event in events:
-            self.uplink.send_event(event)
+    def _send(self, outputs: list[Output]) -> None:
+        for item in outputs:
+            if isinstance(item, Event):
+                self.uplink.send_event(item)
+            elif isinstance(item, Counts):
+                self.uplink.send_counts(item)
+            elif isinstance(item, Picture):
+                self.uplink.send_picture(item)
 
     def _camera_state(self, camera_id: str, state: dict[str, Any]) -> None:
         # Called from capture threads: only flag it; the main loop publishes.
@@ -202,6 +211,7 @@ class Agent:
             self._reload_waiters.clear()
         self.uplink.stop()
         self.spool.close()
+        self.pictures.close()
         log.info("stopped")
 
     # Commands arrive on the MQTT thread; they run here, between two frames.
@@ -301,6 +311,8 @@ class Agent:
         if (new.hub_id, new.mqtt, new.spool) != (self.config.hub_id, self.config.mqtt, self.config.spool):
             log.warning("hub_id, mqtt and spool changes take effect at the next restart")
             new = new.model_copy(update={"hub_id": self.config.hub_id})
+        if new.evidence.spool_mb != self.config.evidence.spool_mb:
+            log.warning("evidence.spool_mb takes effect at the next restart")
         restarted = self._replace_config(new, detector) if new != self.config else []
         self.health.reconfigure(self.config, self.detector, restarted)
         return {"config_hash": self.health.config_hash, "restarted": restarted}
@@ -311,7 +323,11 @@ class Agent:
             setup_logging(new.log.level, new.log.format)
         wanted = {c.id: c for c in new.cameras if c.enabled}
         # The hub-wide settings a pipeline is built from: a change there restarts every camera.
-        shared = (new.detector, new.tracker) != (self.config.detector, self.config.tracker)
+        shared = (new.detector, new.tracker, new.evidence, new.timezone) != (
+            self.config.detector, self.config.tracker, self.config.evidence, self.config.timezone
+        )  # fmt: skip
+        # The day's spending is kept: a reload must not grant a second day's pictures.
+        self.budget.daily_bytes = int(new.evidence.daily_mb * 1024 * 1024)
         stop = [cid for cid, w in self.workers.items() if shared or wanted.get(cid) != w.camera]
         self._stop_cameras(stop)
         self.detector = detector

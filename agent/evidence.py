@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -23,6 +24,15 @@ KINDS = ("alert", "left", "new")  # most important first
 SHARES = {"alert": 1.0, "left": 0.8, "new": 0.5}  # the part of a day's budget each kind may reach
 MIN_QUALITY, MAX_QUALITY = 20, 90
 MIN_SIDE = 48  # below this a picture shows nothing useful: give up instead
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """The evidence of the event EVENT_ID: a JPEG for `…/{camera}/evidence/{event_id}`."""
+
+    camera: str
+    event_id: str
+    jpeg: bytes
 
 
 def crop_with_context(image: np.ndarray, box: Box, context: float) -> np.ndarray:

@@ -18,6 +18,7 @@ from agent import __version__
 from agent.config import HubConfig
 from agent.detect.detector import Detector
 from agent.detect.model import sha256_of
+from agent.evidence import EvidenceBudget
 from agent.pipeline import CameraPipeline
 from agent.system import SystemMeter
 from agent.uplink.mqtt import Uplink
@@ -31,11 +32,16 @@ class Worker(Protocol):
 
 
 class Health:
-    def __init__(self, config: HubConfig, config_path: Path, detector: Detector, spool: Spool, uplink: Uplink) -> None:
+    def __init__(
+        self, config: HubConfig, config_path: Path, detector: Detector, spool: Spool, uplink: Uplink,
+        pictures: Spool, budget: EvidenceBudget,
+    ) -> None:  # fmt: skip
         self.config = config
         self.config_path = config_path
         self.detector = detector
         self.spool = spool
+        self.pictures = pictures
+        self.budget = budget
         self.uplink = uplink
         self.started = time.time()
         self.config_hash = _file_hash(config_path)
@@ -112,6 +118,10 @@ class Health:
                 "detector_fps": round(invokes / interval, 2),
                 "detect_ratio": round(invokes / frames, 3) if frames else 0.0,
                 "motion": round(pipeline.last_decision.ratio, 4) if pipeline.last_decision else 0.0,
+                # since the camera (re)started
+                "rules": {kind: n for (kind, _), n in c.events.items() if kind in ("cross", "alert", "left")}
+                | {"counts": c.counts, "pictures": c.pictures, "picture_bytes": c.picture_bytes},
+                "left_watch_bytes": pipeline.left.nbytes if pipeline.left else 0,
             }
             for (kind, label), n in c.events.items():
                 if kind == "new":
@@ -125,6 +135,7 @@ class Health:
             "detector": _percentiles(times),
             "events": dict(events),  # `new` objects by label since each camera (re)started
             "spool": self.spool.stats(),
+            "evidence": {**self.budget.stats(), "spool": self.pictures.stats()},
             "system": self.meter.read(),
         }
 

@@ -1,9 +1,12 @@
 """`camhub-agent replay`: the whole pipeline but the network, as fast as
 possible over a recorded file. Events are written exactly as they would be
-published; a summary closes the run."""
+published: events and counts one JSON per line, each evidence picture as a
+line with its size (and the JPEG itself in --evidence-dir); a summary closes
+the run."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -18,9 +21,9 @@ from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
 from agent.detect.model import resolve_model
-from agent.events import Event
+from agent.evidence import EvidenceBudget, Picture
 from agent.frame import Frame
-from agent.pipeline import CameraPipeline
+from agent.pipeline import CameraPipeline, Output
 
 
 def replay(
@@ -30,6 +33,7 @@ def replay(
     events_out: Path | None = None,
     annotate: Path | None = None,
     every_frame: bool = False,
+    evidence_dir: Path | None = None,
 ) -> int:
     if not video.is_file():
         print(f"camhub-agent: no such video file: {video}", file=sys.stderr)
@@ -38,7 +42,10 @@ def replay(
     detector = Detector(
         resolve_model(config.detector.model), config.detector.labels, config.detector.threads, config.detector.runtime
     )
-    pipeline = CameraPipeline(config, camera, detector, every_frame=every_frame)
+    budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
+    pipeline = CameraPipeline(config, camera, detector, every_frame=every_frame, budget=budget)
+    if evidence_dir is not None:
+        evidence_dir.mkdir(parents=True, exist_ok=True)
     source = OpenCVSource(camera.id, str(video), realtime=False)
     source.open()
     total = source.frame_count
@@ -49,14 +56,14 @@ def replay(
         progress = _progress(total) if sys.stderr.isatty() else None
         try:
             while (frame := source.read()) is not None:
-                _emit(pipeline.process(frame), out)
+                _emit(pipeline.process(frame), out, evidence_dir)
                 if writer:
                     writer.write(frame)
                 if progress:
                     progress(pipeline.counters.frames, time.perf_counter() - started)
         finally:
             source.close()
-            _emit(pipeline.finish(), out)
+            _emit(pipeline.finish(), out, evidence_dir)
         elapsed = time.perf_counter() - started
     print(summary(pipeline, detector.runtime, elapsed), file=sys.stderr)
     return 0
@@ -75,10 +82,18 @@ def _replay_config(video: Path, config: HubConfig | None, camera_id: str | None)
     return config, config.cameras[ids.index(camera_id) if camera_id else 0]
 
 
-def _emit(events: list[Event], out: IO[str]) -> None:
-    for event in events:
-        out.write(event.encode().decode() + "\n")
-    if events:
+def _emit(outputs: list[Output], out: IO[str], evidence_dir: Path | None) -> None:
+    for item in outputs:
+        if isinstance(item, Picture):
+            line = {"picture": item.event_id, "bytes": len(item.jpeg)}
+            if evidence_dir is not None:
+                path = evidence_dir / f"{item.event_id}.jpg"
+                path.write_bytes(item.jpeg)
+                line["file"] = str(path)
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
+        else:
+            out.write(item.encode().decode() + "\n")
+    if outputs:
         out.flush()
 
 
@@ -98,6 +113,7 @@ def summary(pipeline: CameraPipeline, runtime: str, elapsed: float) -> str:
         f"\rframes: {c.frames}  detector invocations: {c.invocations} ({share:.1f} % of frames)  runtime: {runtime}",
         f"time: {elapsed:.1f} s  ({c.frames / max(elapsed, 1e-9):.1f} fps)",
         "events: " + (", ".join(f"{t} {label}: {n}" for (t, label), n in sorted(c.events.items())) or "none"),
+        f"counts: {c.counts}  pictures: {c.pictures} ({c.picture_bytes} bytes)",
     ]
     return "\n".join(lines)
 

@@ -32,8 +32,10 @@ import pytest
 from agent.config import CameraConfig, HubConfig, LeftBehindConfig
 from agent.detect.detector import Detector
 from agent.detect.geometry import iou
+from agent.events import LeftEvent
+from agent.evidence import EvidenceBudget, Picture
 from agent.frame import Frame
-from agent.pipeline import CameraPipeline
+from agent.pipeline import CameraPipeline, Output
 from agent.rules.left_behind import LeftBehindWatch, LeftObject, WatchedZone
 from agent.track.tracker import Track
 from tests.shared import CAR_JPG, MODEL, QUIET, VTEST
@@ -293,3 +295,53 @@ def test_config_shorthands_and_mistakes() -> None:
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             LeftBehindConfig.model_validate(wrong)
+
+
+def wired(
+    clip: list[np.ndarray], detector: Detector, every_frame: bool = False, masks: list | None = None
+) -> list[Output]:
+    """The clip through the pipeline as `run` and `replay` build it from the config: a zone
+    with `left_behind` over the whole picture, evidence pictures under a budget."""
+    zone = {"points": WHOLE, "left_behind": {"after": AFTER, "near": 1.0}}
+    camera = CameraConfig(id="c", source="clip", zones={"road": zone}, masks=masks or [])
+    config = HubConfig(hub_id="t", cameras=[camera])
+    pipeline = CameraPipeline(config, camera, detector, every_frame=every_frame, budget=EvidenceBudget(10**6))
+    out: list[Output] = []
+    for index, image in enumerate(clip):
+        ts = index / FPS
+        out += pipeline.process(Frame("c", index, ts, 1_700_000_000.0 + ts, image))
+    return out + pipeline.finish()
+
+
+@pytest.mark.parametrize("every_frame", [False, True], ids=["gated", "every-frame"])
+def test_the_pipeline_raises_one_left_event_with_its_picture(
+    quiet: list[np.ndarray],
+    empty_scene: np.ndarray,
+    detector: Detector,
+    box_picture: np.ndarray,
+    every_frame: bool,
+) -> None:
+    """The box clip, also with the motion gate off (`--every-frame`): the watch then gets
+    its small grey frame all the same."""
+    clip = walker_clip(quiet, empty_scene)
+    paste_box(clip, box_picture, PLACED)
+    out = wired(clip, detector, every_frame)
+    left = [o for o in out if isinstance(o, LeftEvent)]
+    assert len(left) == 1, out
+    assert left[0].evidence and left[0].label == "person" and iou(left[0].box, box_norm(box_picture)) > 0.5
+    pictures = [o for o in out if isinstance(o, Picture)]
+    assert [p.event_id for p in pictures] == [left[0].id]
+    assert out.index(pictures[0]) == out.index(left[0]) + 1, "the picture follows its event"
+    image = cv2.imdecode(np.frombuffer(pictures[0].jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and len(pictures[0].jpeg) <= 8 * 1024
+
+
+def test_a_thing_left_under_a_mask_is_not_reported(
+    quiet: list[np.ndarray], empty_scene: np.ndarray, detector: Detector, box_picture: np.ndarray
+) -> None:
+    clip = walker_clip(quiet, empty_scene)
+    paste_box(clip, box_picture, PLACED)
+    x1, y1, x2, y2 = box_norm(box_picture)
+    mask = [[x1 - 0.02, y1 - 0.02], [x2 + 0.02, y1 - 0.02], [x2 + 0.02, y2 + 0.02], [x1 - 0.02, y2 + 0.02]]
+    out = wired(clip, detector, masks=[mask])
+    assert [o for o in out if isinstance(o, LeftEvent | Picture)] == []

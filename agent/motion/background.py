@@ -48,11 +48,7 @@ class MotionDetector:
 
     def measure(self, image: np.ndarray, ts: float) -> Motion:
         """Compare IMAGE (BGR, full size) with the background, then fold it in."""
-        height, width = image.shape[:2]
-        if (width, height) != self._frame_size:
-            self._reset(width, height)  # first frame, or the camera came back at another resolution
-        grey = self._small_grey(image)
-        self.grey = grey
+        grey = self.small_grey(image)
         if self._background is None:
             self._background = grey.astype(np.float32)
             self._last_ts = ts
@@ -68,6 +64,15 @@ class MotionDetector:
             return Motion(ratio, [], True)
         self._adapt(grey, ts)
         return Motion(ratio, self._boxes(moved), False)
+
+    def small_grey(self, image: np.ndarray) -> np.ndarray:
+        """IMAGE (BGR, full size) as the small grey frame, kept in `grey`; measure() calls it,
+        and so can a watch that needs the frame while the gate is off."""
+        height, width = image.shape[:2]
+        if (width, height) != self._frame_size:
+            self._reset(width, height)  # first frame, or the camera came back at another resolution
+        self.grey = self._small_grey(image)
+        return self.grey
 
     def _reset(self, width: int, height: int) -> None:
         self._frame_size = (width, height)

@@ -140,9 +140,13 @@ class _Places:
 class LeftBehindWatch:
     """One camera's watch. Call `update` with every frame the motion gate measured."""
 
-    def __init__(self, zones: Sequence[WatchedZone], threshold: int = 25) -> None:
-        """THRESHOLD: the grey-level difference that counts as change (the motion gate's)."""
+    def __init__(
+        self, zones: Sequence[WatchedZone], threshold: int = 25, masks: Sequence[Sequence[Point]] = ()
+    ) -> None:
+        """THRESHOLD: the grey-level difference that counts as change (the motion gate's);
+        MASKS: polygons never watched, whatever the zones say (the camera's masks)."""
         self.zones = list(zones)
+        self.masks = list(masks)
         self.threshold = threshold
         longest = max((z.rule.after for z in self.zones), default=0.0)
         self._places = _Places(horizon=REMEMBER + 2 * longest)
@@ -201,7 +205,10 @@ class LeftBehindWatch:
         self._since = np.zeros(grey.shape, np.float64)  # when the pixel last changed from the ground
         self._changed = np.zeros(grey.shape, np.uint8)  # 255 where the frame differs from the long-term background
         self._ground = np.full(grey.shape, 255, np.uint8)  # 255 where the long-term background sees the ground
-        self._zone_masks = [_raster(zone.points, width, height) for zone in self.zones]
+        hidden = np.zeros((height, width), bool)
+        for polygon in self.masks:
+            hidden |= _raster(polygon, width, height)
+        self._zone_masks = [_raster(zone.points, width, height) & ~hidden for zone in self.zones]
         self._after = np.full(grey.shape, np.inf, np.float32)  # the shortest `after` of the zones a pixel is in
         for zone, mask in zip(self.zones, self._zone_masks, strict=True):
             self._after[mask] = np.minimum(self._after[mask], zone.rule.after)

@@ -6,8 +6,11 @@ Threads:
   one fresh paho client per session, announces the hub on connect, and goes
   back to the first broker when it answers again;
 - paho's network thread, per session: its callbacks only record and wake;
-- sender (ours): publishes spooled events, up to `max_inflight` awaiting PUBACK,
-  and turns PUBACKs into spool deletes (or topic holds, when the broker refused);
+- sender (ours): publishes spooled messages, up to `max_inflight` awaiting PUBACK,
+  and turns PUBACKs into spool deletes (or topic holds, when the broker refused).
+  Events and counts share one spool; evidence pictures have their own, with its
+  own size bound, so a picture never evicts an event; pictures go out only when
+  no event waits;
 - commands (commands.CommandServer): answers requests.
 
 Status, stats and command results leave the hub through `_report`, which masks
@@ -39,12 +42,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.config import HubConfig
-from agent.events import MAX_BYTES, Event, mark_historical, too_large
+from agent.events import MAX_BYTES, Counts, Event, mark_historical, too_large
+from agent.evidence import Picture
 from agent.secrets import mask, mask_data
 from agent.uplink import discovery
 from agent.uplink.commands import CommandHandlers, CommandServer
 from agent.uplink.security import describe_connect_error, resolve_password, tls_context
-from agent.uplink.spool import Spool, SpoolError
+from agent.uplink.spool import Row, Spool, SpoolError
 from agent.uplink.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -64,10 +68,15 @@ Outcome = Literal["failed", "lost", "switch", "stopped"]
 
 
 class Uplink:
-    def __init__(self, config: HubConfig, spool: Spool, commands: CommandHandlers | None = None) -> None:
+    def __init__(
+        self, config: HubConfig, spool: Spool, commands: CommandHandlers | None = None, pictures: Spool | None = None
+    ) -> None:
+        """SPOOL: events and counts; PICTURES: evidence pictures (None: pictures are dropped)."""
         self._config = config
         self._mqtt = config.mqtt
         self._spool = spool
+        self._pictures = pictures
+        self._spools = [spool] if pictures is None else [spool, pictures]  # in the order they are sent
         self.topics = Topics.from_config(config)
         self._brokers = [(self._mqtt.host, self._mqtt.port)] + [(b.host, b.port) for b in self._mqtt.failover]
         self._tls = tls_context(self._mqtt.tls)  # ValueError names an unloadable certificate or key
@@ -91,7 +100,8 @@ class Uplink:
         self._client: mqtt.Client | None = None  # the live session's client
         self._generation = 0  # counts sessions; PUBACKs of an older session are ignored
         self._acks: collections.deque[tuple[int, int, ReasonCode]] = collections.deque()
-        self._inflight: dict[int, tuple[int, str]] = {}  # mid -> (row id, topic); sender thread only
+        # mid -> (spool, row id, topic); row ids are per spool. Sender thread only.
+        self._inflight: dict[int, tuple[Spool, int, str]] = {}
         self._inflight_generation = 0
         self._status: bytes | None = None
         self._threads: list[threading.Thread] = []
@@ -125,19 +135,35 @@ class Uplink:
             log.error("event %r is %d bytes, at most %d: dropped", event.id, len(payload), MAX_BYTES)
             self.counts["lost"] += 1
             return
-        topic = self.topics.events(event.camera)
-        with self._state_lock:
-            until = self._blocked.get(topic, (0.0, 0.0))[0]
-        try:
-            self._spool.put(topic, payload, 1, historical, until if until > time.time() else None)
-        except SpoolError as exc:
-            self._unspooled(topic, payload, exc)
-        self._wake.set()
+        self._put(self._spool, self.topics.events(event.camera), payload, historical)
         if self._discovery:
             with self._state_lock:  # cameras send from their own threads
                 changes = self._presence.update(event)
             for camera, kind, present in changes:
                 self._publish(self.topics.presence(camera, kind), discovery.presence_payload(present), 1, True)
+
+    def send_counts(self, counts: Counts) -> None:
+        """Spool COUNTS like an event; sent retained on `{camera}/counts` when live. One made
+        offline is sent late and not retained: it must not replace a newer summary."""
+        historical = not self._ready.is_set()
+        payload = mark_historical(counts.encode()) if historical else counts.encode()
+        self._put(self._spool, self.topics.counts(counts.camera), payload, historical)
+
+    def send_picture(self, picture: Picture) -> None:
+        """Spool PICTURE in the pictures' own spool; sent on `{camera}/evidence/{event id}` once no event waits."""
+        if self._pictures is None:
+            return
+        topic = self.topics.evidence(picture.camera, picture.event_id)
+        self._put(self._pictures, topic, picture.jpeg, not self._ready.is_set())
+
+    def _put(self, spool: Spool, topic: str, payload: bytes, historical: bool) -> None:
+        with self._state_lock:
+            until = self._blocked.get(topic, (0.0, 0.0))[0]
+        try:
+            spool.put(topic, payload, 1, historical, until if until > time.time() else None)
+        except SpoolError as exc:
+            self._unspooled(topic, payload, exc)
+        self._wake.set()
 
     def set_status(self, status: dict[str, Any]) -> None:
         """Retained on `status`; sent now if connected and again on every (re)connect."""
@@ -199,8 +225,7 @@ class Uplink:
         # The last events of a clean stop (the `end` of every open object) should
         # reach the broker before `offline` does, not at the next start.
         while self._ready.is_set() and time.monotonic() < until:
-            stats = self._spool.stats()
-            if stats["depth"] == stats["held"]:
+            if all(s["depth"] == s["held"] for s in (spool.stats() for spool in self._spools)):
                 return
             self._wake.set()
             time.sleep(0.02)
@@ -417,8 +442,9 @@ class Uplink:
                 self._settle_acks()
                 if time.monotonic() >= next_housekeeping:
                     next_housekeeping = time.monotonic() + HOUSEKEEPING_S
-                    self._spool.release_due()
-                    self._spool.evict_expired()
+                    for spool in self._spools:
+                        spool.release_due()
+                        spool.evict_expired()
                 if self._ready.is_set():
                     if self._rediscover.is_set():
                         self._rediscover.clear()
@@ -437,7 +463,7 @@ class Uplink:
 
     def _settle_acks(self) -> None:
         self._follow_session()
-        delivered: list[int] = []
+        delivered: dict[Spool, list[int]] = {}
         accepted: set[str] = set()
         while self._acks:
             generation, mid, reason = self._acks.popleft()
@@ -445,20 +471,20 @@ class Uplink:
             if entry is None:
                 continue  # status, result, snapshot, or a PUBACK from an older session
             if reason.is_failure:
-                self._refused(*entry, reason)
+                self._refused(entry[0], entry[2], reason)
             else:
-                delivered.append(entry[0])
-                accepted.add(entry[1])
-        if delivered:
-            self._spool.ack(delivered)
-            self.counts["delivered"] += len(delivered)
+                delivered.setdefault(entry[0], []).append(entry[1])
+                accepted.add(entry[2])
+        for spool, ids in delivered.items():
+            spool.ack(ids)
+            self.counts["delivered"] += len(ids)
         with self._state_lock:
             welcome = [topic for topic in accepted if self._blocked.pop(topic, None)]
         for topic in welcome:
-            released = self._spool.release_topic(topic)
+            released = sum(spool.release_topic(topic) for spool in self._spools)
             log.warning("broker accepts %s again: sending its %d held event(s)", topic, released)
 
-    def _refused(self, row_id: int, topic: str, reason: ReasonCode) -> None:
+    def _refused(self, spool: Spool, topic: str, reason: ReasonCode) -> None:
         """Hold the topic's rows and probe it again later, the wait doubling each time:
         never a retry storm, never a silent drop (MQTT 5 only: 3.1.1 brokers ack and drop)."""
         now = time.time()
@@ -470,7 +496,7 @@ class Uplink:
                 self._blocked[topic] = (until, wait)
             self._last_refusal = f"broker refused a publish on {topic}: {reason} (0x{reason.value:02x})"
             text = self._last_refusal
-        self._spool.hold_topic(topic, until)
+        spool.hold_topic(topic, until)
         self.counts["refused"] += 1
         if time.monotonic() - self._last_refusal_log >= REFUSAL_LOG_S:
             self._last_refusal_log = time.monotonic()
@@ -481,16 +507,27 @@ class Uplink:
         self._follow_session()
         generation = self._inflight_generation
         free = self._mqtt.max_inflight - len(self._inflight)
-        rows = self._spool.pending(free, exclude=[row_id for row_id, _ in self._inflight.values()])
-        for row in rows:
-            payload = mark_historical(row.payload) if row.historical else row.payload
-            with self._io_lock:
-                if self._client is None or self._generation != generation:
-                    return  # the session ended: these rows wait for the next one
-                info = self._client.publish(row.topic, payload, qos=row.qos)
-            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                return
-            self._inflight[info.mid] = (row.id, row.topic)
+        for spool in self._spools:
+            flying = [row_id for owner, row_id, _ in self._inflight.values() if owner is spool]
+            for row in spool.pending(free, exclude=flying):
+                if not self._publish_row(spool, row, generation):
+                    return
+                free -= 1
+            if flying or free <= 0:
+                return  # the next spool's turn comes once this one has nothing waiting
+
+    def _publish_row(self, spool: Spool, row: Row, generation: int) -> bool:
+        """False when the session ended or the client refused: the row waits for the next round."""
+        payload = mark_historical(row.payload) if row.historical else row.payload
+        retain = not row.historical and self.topics.is_counts(row.topic)  # only the newest summary is retained
+        with self._io_lock:
+            if self._client is None or self._generation != generation:
+                return False
+            info = self._client.publish(row.topic, payload, qos=row.qos, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        self._inflight[info.mid] = (spool, row.id, row.topic)
+        return True
 
     def _unspooled(self, topic: str, payload: bytes, exc: SpoolError) -> None:
         if self._publish(topic, payload, 1, False):

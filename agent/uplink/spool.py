@@ -170,6 +170,13 @@ class Spool:
     def from_config(cls, config: SpoolConfig) -> Spool:
         return cls(config.path, int(config.max_mb * 1024 * 1024), config.max_age_days * 86400.0)
 
+    @classmethod
+    def for_pictures(cls, config: SpoolConfig, max_mb: float) -> Spool:
+        """The evidence pictures' spool: a file of its own beside the events', so that its
+        size bound drops old pictures, never events."""
+        path = config.path.with_name(f"{config.path.stem}-evidence{config.path.suffix}")
+        return cls(path, int(max_mb * 1024 * 1024), config.max_age_days * 86400.0)
+
     # -- opening ---------------------------------------------------------
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:

@@ -48,6 +48,11 @@ class Topics:
         """Retained: the camera's latest line counts."""
         return f"{self.root}/{camera}/counts"
 
+    def is_counts(self, topic: str) -> bool:
+        """TOPIC is a camera's counts topic."""
+        head = f"{self.root}/"
+        return topic.startswith(head) and topic[len(head) :].count("/") == 1 and topic.endswith("/counts")
+
     def evidence(self, camera: str, event_id: str) -> str:
         """The picture of the event EVENT_ID (one whose `evidence` is true)."""
         return f"{self.root}/{camera}/evidence/{event_id}"
