@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CAMHUB_SHARED", REPO.parent / "shared"))
 MODEL = SHARED / "models" / "ssd_mobilenet_v1_coco_quant" / "detect.tflite"
@@ -22,3 +25,13 @@ QUIET = MEDIA / "quiet.mp4"
 TREE = MEDIA / "tree.avi"
 CARS = MEDIA / "car-detection.mp4"
 CAR_JPG = MEDIA / "licenseplate_motion.jpg"
+
+
+def frame_at(video: Path, index: int = 0) -> np.ndarray:
+    """Picture INDEX of VIDEO, as OpenCV decodes it (BGR)."""
+    cap = cv2.VideoCapture(str(video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, image = cap.read()
+    cap.release()
+    assert ok, f"cannot read {video}"
+    return image

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from agent.annotate import draw_setup
 from agent.config import CameraConfig
-from tests.shared import VTEST
+from tests.shared import VTEST, frame_at
 
 MAGENTA = np.array([255, 0, 255])
-
-
-def _frame() -> np.ndarray:
-    cap = cv2.VideoCapture(str(VTEST))
-    ok, image = cap.read()
-    cap.release()
-    assert ok
-    return image
 
 
 def _magenta_rows(image: np.ndarray) -> np.ndarray:
@@ -28,7 +19,7 @@ def test_a_line_drawn_left_to_right_points_its_arrow_down_the_picture() -> None:
     camera = CameraConfig.model_validate(
         {"id": "gate", "source": str(VTEST), "lines": {"road": {"points": [[0.1, 0.5], [0.9, 0.5]]}}}
     )
-    image = _frame()
+    image = frame_at(VTEST)
     draw_setup(image, camera)
     rows = _magenta_rows(image)
     middle = image.shape[0] // 2
@@ -40,7 +31,7 @@ def test_the_arrow_follows_the_direction_of_the_points() -> None:
     camera = CameraConfig.model_validate(
         {"id": "gate", "source": str(VTEST), "lines": {"road": {"points": [[0.9, 0.5], [0.1, 0.5]]}}}
     )
-    image = _frame()
+    image = frame_at(VTEST)
     draw_setup(image, camera)
     assert _magenta_rows(image).min() < image.shape[0] // 2 - 20  # drawn right to left: `in` is up
 
@@ -54,7 +45,7 @@ def test_zones_are_outlined_and_masks_painted_black() -> None:
             "masks": [[[0.6, 0.6], [0.9, 0.6], [0.9, 0.9], [0.6, 0.9]]],
         }
     )
-    image = _frame()
+    image = frame_at(VTEST)
     before = image.copy()
     draw_setup(image, camera)
     h, w = image.shape[:2]

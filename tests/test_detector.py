@@ -18,18 +18,9 @@ from agent.detect.detector import Detection, Detector, Region
 from agent.detect.geometry import iou
 from agent.detect.model import ModelError
 from agent.detect.spec import recognise
-from tests.shared import CAR_JPG, MODEL, MODELS, REPO, VTEST
+from tests.shared import CAR_JPG, MODEL, MODELS, REPO, VTEST, frame_at
 
 ENV = {**os.environ, "CAMHUB_MODEL": str(MODEL)}
-
-
-def _vtest_frame(index: int = 0) -> cv2.typing.MatLike:
-    cap = cv2.VideoCapture(str(VTEST))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, image = cap.read()
-    cap.release()
-    assert ok
-    return image
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +37,7 @@ def test_car_on_licenseplate_jpg(detector: Detector) -> None:
 
 
 def test_people_on_a_vtest_frame(detector: Detector) -> None:
-    people = [d for d in detector.detect(_vtest_frame()) if d.label == "person" and d.score >= 0.5]
+    people = [d for d in detector.detect(frame_at(VTEST)) if d.label == "person" and d.score >= 0.5]
     assert len(people) >= 3
     for person in people:
         x1, y1, x2, y2 = person.box
@@ -55,7 +46,7 @@ def test_people_on_a_vtest_frame(detector: Detector) -> None:
 
 
 def test_region_boxes_map_back_to_the_whole_frame(detector: Detector) -> None:
-    image = _vtest_frame()
+    image = frame_at(VTEST)
     whole = max((d for d in detector.detect(image) if d.label == "person"), key=lambda d: d.score)
     side = 300
     cx, cy = int((whole.box[0] + whole.box[2]) / 2 * 768), int((whole.box[1] + whole.box[3]) / 2 * 576)
@@ -66,8 +57,8 @@ def test_region_boxes_map_back_to_the_whole_frame(detector: Detector) -> None:
 
 def test_interpreter_is_created_once(detector: Detector) -> None:
     first = detector.interpreter
-    detector.detect(_vtest_frame(5))
-    detector.detect(_vtest_frame(6))
+    detector.detect(frame_at(VTEST, 5))
+    detector.detect(frame_at(VTEST, 6))
     assert detector.interpreter is first
 
 
@@ -123,7 +114,7 @@ def _people(found: list[Detection], floor: float) -> list[Detection]:
 def test_every_model_finds_the_same_people_where_they_are(name: str, detectors: dict[str, Detector]) -> None:
     """The clearest people of a vtest.avi frame, as v1 sees them, are found by every model in the
     same place: each family's decoding (and YOLOX's letterbox on a 4:3 frame) maps boxes back right."""
-    image = _vtest_frame()
+    image = frame_at(VTEST)
     reference = _people(detectors["ssd_mobilenet_v1_coco_quant"].detect(image), 0.6)
     theirs = _people(detectors[name].detect(image), 0.5)
     assert len(reference) >= 3
@@ -152,7 +143,7 @@ def test_yolox_suppresses_overlaps_within_a_class_only(detectors: dict[str, Dete
 
 
 def test_yolox_regions_map_back_to_the_whole_frame(detectors: dict[str, Detector]) -> None:
-    detector, image = detectors["yolox_nano"], _vtest_frame()
+    detector, image = detectors["yolox_nano"], frame_at(VTEST)
     whole = max(_people(detector.detect(image), 0.5), key=lambda d: d.score)
     cx, cy = int((whole.box[0] + whole.box[2]) / 2 * 768), int((whole.box[1] + whole.box[3]) / 2 * 576)
     region = Region(max(0, cx - 150), max(0, cy - 150), 300)
@@ -207,7 +198,7 @@ def test_a_catalog_name_in_the_config(tmp_path: Path) -> None:
     config.write_text(f"hub_id: t\ndetector:\n  model: yolox_nano\ncameras:\n  - {{id: a, source: {VTEST}}}\n")
     env = {**os.environ, "CAMHUB_STATE_DIR": str(tmp_path / "state")}
     frame = tmp_path / "frame.png"
-    cv2.imwrite(str(frame), _vtest_frame())
+    cv2.imwrite(str(frame), frame_at(VTEST))
     detect = [sys.executable, "-m", "agent", "detect", str(frame), "--json", "--config", str(config)]
     missing = subprocess.run(detect, capture_output=True, text=True, env=env, cwd=REPO)
     assert missing.returncode == 78
@@ -234,7 +225,7 @@ def test_same_detections_on_tflite_runtime(name: str, tmp_path: Path, detectors:
         f"hub_id: t\ndetector:\n  runtime: tflite\n  model: {MODELS[name]}\ncameras:\n  - {{id: a, source: {VTEST}}}\n"
     )
     frame = tmp_path / "frame.png"
-    image = _vtest_frame()
+    image = frame_at(VTEST)
     cv2.imwrite(str(frame), image)
     done = subprocess.run(
         [TFLITE_PYTHON, "-m", "agent", "detect", str(frame), "--json", "--config", str(config)],

@@ -8,18 +8,14 @@ import numpy as np
 import pytest
 
 from agent.evidence import SHARES, EvidenceBudget, crop_with_context, evidence_jpeg
-from tests.shared import VTEST
+from tests.shared import VTEST, frame_at
 
 PERSON = (0.33, 0.37, 0.39, 0.54)  # a walker in vtest.avi's first frames
 
 
 @pytest.fixture(scope="module")
 def frame() -> np.ndarray:
-    cap = cv2.VideoCapture(str(VTEST))
-    ok, image = cap.read()
-    cap.release()
-    assert ok
-    return image
+    return frame_at(VTEST)
 
 
 @pytest.mark.parametrize("target", [3000, 8000, 20000])

@@ -17,7 +17,7 @@ from agent.evidence import Picture, evidence_jpeg
 from agent.uplink.mqtt import Uplink
 from agent.uplink.spool import Spool
 from tests.broker import Broker, Subscriber, wait_until
-from tests.shared import VTEST
+from tests.shared import VTEST, frame_at
 from tests.uplink_driver import hub_settings, make_event
 from tests.uplink_helpers import connected, events
 
@@ -26,12 +26,7 @@ PICTURE_SPOOL_BYTES = 60_000  # room for a handful of pictures only
 
 def _picture(camera: str, event_id: str) -> Picture:
     """A real evidence picture: a person in a vtest.avi frame."""
-    capture = cv2.VideoCapture(str(VTEST))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, 430)
-    ok, image = capture.read()
-    capture.release()
-    assert ok
-    jpeg = evidence_jpeg(image, (0.39, 0.35, 0.44, 0.5), [], 8192)
+    jpeg = evidence_jpeg(frame_at(VTEST, 430), (0.39, 0.35, 0.44, 0.5), [], 8192)
     assert jpeg is not None
     return Picture(camera, event_id, jpeg)
 

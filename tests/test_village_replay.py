@@ -100,8 +100,8 @@ def test_no_alert_nor_left_event_where_nobody_comes(tmp_path: Path, video: Path)
 
 @pytest.mark.xfail(
     strict=False,
-    reason="the tracker on main finds none of the 4 cars (the SSD model sees them from above as 'cell phone'); "
-    "the tracker's branch fixes it",
+    reason="every catalog model sees only 1-2 of the 4 cars from above as vehicles (the others as 'cell phone' or "
+    "'suitcase'; see the evaluation table); the line logic is held on synthetic tracks in test_rules.py",
 )
 def test_a_line_across_the_lane_counts_two_cars_in_and_two_out(tmp_path: Path) -> None:
     """Cars 2 and 4 drive down the picture, 1 and 3 up (ground_truth.json); `in` is below the line."""
