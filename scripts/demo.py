@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -39,7 +40,8 @@ def main() -> int:
         broker = _start_broker(mosquitto, work, port)
         config = _write_config(work, port, args.video, args.model)
         received: list[str] = []
-        sub = _subscribe(port, received)
+        pictures: list[int] = []
+        sub = _subscribe(port, received, pictures)
         print(f"demo: broker on 127.0.0.1:{port}, agent on {args.video.name}; events appear as they are published\n")
         agent = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)], cwd=REPO)
         try:
@@ -51,9 +53,10 @@ def main() -> int:
         sub.loop_stop()
         broker.terminate()
         broker.wait()
-    events = [json.loads(p) for p in received]
-    kinds = {k: sum(1 for e in events if e["type"] == k) for k in ("new", "update", "end")}
-    print(f"\ndemo: agent exited with {status}; received {len(events)} events: {kinds}")
+    messages = [json.loads(p) for p in received]
+    kinds = Counter(m.get("type", "counts") for m in messages)
+    print(f"\ndemo: agent exited with {status}; received {sum(kinds.values())} events and summaries: "
+          f"{dict(kinds)}; {len(pictures)} pictures, {sum(pictures)} bytes")  # fmt: skip
     return status
 
 
@@ -87,16 +90,27 @@ hub_id: demo
 mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: camhub, stats_interval: 20}}
 detector: {{model: {model}}}
 cameras:
-  - {{id: vtest, source: {video}, fps: 10}}
+  - id: vtest
+    source: {video}
+    fps: 10
+    lines: {{middle: {{points: [[0.5, 0.0], [0.5, 1.0]]}}}}   # `in`: walking to the left of the picture
+    counts_interval: 20
+    zones:   # two spots where people stop in vtest.avi: each stay of 5 s raises an alert with a picture
+      phone: {{points: [[0.37, 0.47], [0.45, 0.47], [0.45, 0.54], [0.37, 0.54]], objects: [person], dwell: 5}}
+      corner: {{points: [[0.82, 0.68], [0.9, 0.68], [0.9, 0.76], [0.82, 0.76]], objects: [person], dwell: 5}}
 spool: {{path: {work / "spool.db"}}}
 """)
     return config
 
 
-def _subscribe(port: int, received: list[str]) -> mqtt.Client:
+def _subscribe(port: int, received: list[str], pictures: list[int]) -> mqtt.Client:
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if "/evidence/" in msg.topic:
+            pictures.append(len(msg.payload))
+            print(f"{msg.topic}  JPEG, {len(msg.payload)} bytes", flush=True)
+            return
         text = msg.payload.decode(errors="replace")
-        if msg.topic.endswith("/events"):
+        if msg.topic.endswith(("/events", "/counts")):
             received.append(text)
         elif msg.topic.endswith(("/status", "/stats")):
             text = text[:160] + ("..." if len(text) > 160 else "")
