@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic validates typing's own only from Python 3.12
 
+from agent.detect.geometry import Box
 from agent.rules import findings
 from agent.rules.findings import Direction, Reason
 from agent.track.tracker import TrackEvent
@@ -32,7 +33,6 @@ SCHEMA_VERSION = 2
 COUNTS_VERSION = 1
 MAX_BYTES = 4096  # the largest event is ~300 bytes; a larger one is a bug upstream
 
-Box = tuple[float, float, float, float]
 # label -> crossings, per direction (both always there)
 DirectionCounts = TypedDict("DirectionCounts", {"in": dict[str, int], "out": dict[str, int]})
 

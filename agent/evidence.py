@@ -17,9 +17,8 @@ import cv2
 import numpy as np
 
 from agent.annotate import draw_polygons
-from agent.detect.detector import Box
+from agent.detect.geometry import Box, Polygon
 
-Polygon = Sequence[tuple[float, float]]
 KINDS = ("alert", "left", "new")  # most important first
 SHARES = {"alert": 1.0, "left": 0.8, "new": 0.5}  # the part of a day's budget each kind may reach
 MIN_QUALITY, MAX_QUALITY = 20, 90

@@ -12,7 +12,7 @@ import numpy as np
 
 from agent.detect.catalog import entry_with_sha256
 from agent.detect.decoders import make_decoder
-from agent.detect.geometry import foot
+from agent.detect.geometry import Box, Point, foot
 from agent.detect.labels import load_labels
 from agent.detect.model import sha256_of
 from agent.detect.preprocess import InputFeeder
@@ -20,7 +20,6 @@ from agent.detect.runtime import Interpreter, RuntimeName, load_interpreter
 from agent.detect.spec import ModelSpec, check_agrees, recognise
 
 log = logging.getLogger(__name__)
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2, normalised to the frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +33,7 @@ class Detection:
         return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
 
     @property
-    def foot(self) -> tuple[float, float]:
+    def foot(self) -> Point:
         return foot(self.box)
 
 
