@@ -112,7 +112,7 @@ def _model_problems(config: HubConfig) -> list[Problem]:
         if why:
             return [(("detector", "model"), why)]
     try:
-        Detector(model, d.labels, d.threads, d.runtime)
+        Detector.from_config(d)
     except RuntimeUnavailable as exc:
         return [(("detector", "runtime"), f"{exc}; expected ai-edge-litert or tflite-runtime installed")]
     except ModelError as exc:  # a layout the agent cannot read: the message says what it found and expects
