@@ -37,6 +37,7 @@ import numpy as np
 
 from agent.config import LeftBehindConfig
 from agent.detect.geometry import Box, Polygon, iou, to_pixels
+from agent.rules.findings import LeftObject
 
 SHORT_SECONDS = 2.0  # the short-term background's time constant: a set-down object joins it in ~2 s
 LONG_SECONDS = 30.0  # the long-term one's, where it sees the ground: slow local light (sun, lamps)
@@ -69,16 +70,6 @@ class WatchedZone:
     name: str
     points: Polygon
     rule: LeftBehindConfig
-
-
-@dataclass(frozen=True, slots=True)
-class LeftObject:
-    zone: str
-    box: Box  # normalised x1, y1, x2, y2
-    appeared: float  # when it appeared, on the clock of the frames' timestamps
-    ts: float  # when it was judged left behind
-    nearest_id: int  # the tracked object nearest to it when it appeared
-    nearest_label: str
 
 
 @dataclass
