@@ -35,7 +35,7 @@ from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, DetectorConfig, HubConfig
 from agent.detect.catalog import CATALOG
 from agent.detect.detector import Detector
-from agent.detect.model import ModelError
+from agent.errors import ModelError
 from agent.events import ObjectEvent
 from agent.pipeline import CameraPipeline
 from agent.track.families import FAMILIES, family_of
