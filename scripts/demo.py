@@ -87,7 +87,7 @@ hub_id: demo
 mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: camhub, stats_interval: 20}}
 detector: {{model: {model}}}
 cameras:
-  - {{id: vtest, source: {video}, fps: 10}}
+  - {{id: cam1, source: {video}, fps: 10}}
 spool: {{path: {work / "spool.db"}}}
 """)
     return config
