@@ -3,13 +3,13 @@ privacy masks painted over snapshots before they leave the hub."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
 
 from agent.config import CameraConfig
-from agent.detect.detector import Box
+from agent.detect.geometry import Box, Polygon, to_pixels
 
 _COLOURS = {"person": (0, 200, 255), "car": (255, 160, 0), "motorcycle": (0, 255, 0), "bicycle": (255, 0, 255)}
 
@@ -28,13 +28,13 @@ def draw_box(image: np.ndarray, box: Box, text: str, label: str, thick: int = 2)
 
 def draw_polygons(
     image: np.ndarray,
-    polygons: Iterable[Sequence[tuple[float, float]]],
+    polygons: Iterable[Polygon],
     colour: tuple[int, int, int],
     fill: bool = False,
 ) -> None:
     height, width = image.shape[:2]
     for polygon in polygons:
-        points = np.array([(int(x * width), int(y * height)) for x, y in polygon], dtype=np.int32)
+        points = to_pixels(polygon, width, height)
         if fill:
             cv2.fillPoly(image, [points], colour)
         else:

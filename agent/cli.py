@@ -14,8 +14,7 @@ import yaml
 from agent import __version__, secrets
 from agent.configfile import load_config
 from agent.detect.catalog import CATALOG, DEFAULT_MODEL
-from agent.detect.model import ModelError
-from agent.errors import EX_CONFIG, ConfigError, StartupError
+from agent.errors import EX_CONFIG, ConfigError, ModelError, StartupError
 
 log = logging.getLogger("agent")
 

@@ -17,9 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent import safeyaml, secrets, startup
 from agent.config import ID_PATTERN, TOPIC_PATTERN, FieldError, HubConfig
-from agent.errors import EX_CONFIG, ConfigError, ConfigProblem, Loc
-
-__all__ = ["EX_CONFIG", "ConfigError", "ConfigProblem", "load_config"]
+from agent.errors import ConfigError, ConfigProblem, Loc
 
 MAX_BYTES = 1024 * 1024  # a hub's config is a few KB; refused before parsing, beyond this nothing is risked
 _REFERENCE = re.compile(r"\$\{([^}]*)\}?")

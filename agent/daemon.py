@@ -29,7 +29,6 @@ from agent.capture.worker import CameraWorker
 from agent.config import CameraConfig, HubConfig
 from agent.configfile import load_config
 from agent.detect.detector import Detector
-from agent.detect.model import resolve_model
 from agent.errors import EX_CONFIG, ConfigError, StartupError
 from agent.events import Counts, Event
 from agent.evidence import EvidenceBudget, Picture
@@ -89,7 +88,7 @@ class Agent:
         self.config = config
         self.notifier = Notifier()
         self.watchdog = ProgressWatchdog(self.notifier)
-        self.detector = self._load_detector(config)
+        self.detector = Detector.from_config(config.detector)
         self.spool = Spool.from_config(config.spool)
         self.pictures = Spool.for_pictures(config.spool, config.evidence.spool_mb)
         self.budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
@@ -111,11 +110,6 @@ class Agent:
         self._next_reload = 0.0  # monotonic time before which no reload is applied
         self._wake = threading.Event()  # set by capture threads on each new frame
         self._tasks: queue.Queue[tuple[Any, dict[str, Any], Future[dict[str, Any]]]] = queue.Queue()
-
-    @staticmethod
-    def _load_detector(config: HubConfig) -> Detector:
-        d = config.detector
-        return Detector(resolve_model(d.model), d.labels, d.threads, d.runtime)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._request_stop)
@@ -303,7 +297,7 @@ class Agent:
         try:
             # The start-up checks too: a config accepted now must not stop the hub at its next restart.
             new = load_config(self.config_path, startup_checks=True)
-            detector = self._load_detector(new) if new.detector != self.config.detector else self.detector
+            detector = Detector.from_config(new.detector) if new.detector != self.config.detector else self.detector
         except ConfigError as exc:
             raise CommandError("config refused, still running the previous one: " + "; ".join(exc.lines())) from None
         except StartupError as exc:

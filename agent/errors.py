@@ -20,6 +20,18 @@ class StartupError(Exception):
     """The agent cannot start with what it was given; `str()` is the message for a person."""
 
 
+class ModelError(StartupError):
+    """The model is missing, damaged or not one the agent can read: a configuration problem."""
+
+
+class RuntimeUnavailable(StartupError):
+    """Neither TFLite runtime can be imported."""
+
+
+class SpoolPathError(StartupError):
+    """SPOOL.PATH cannot hold a spool at all (a directory, an uncreatable directory): fix the config."""
+
+
 @dataclass(frozen=True)
 class ConfigProblem:
     line: int  # 0: the file as a whole

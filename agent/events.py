@@ -19,11 +19,12 @@ import functools
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic validates typing's own only from Python 3.12
 
+from agent.detect.geometry import Box
 from agent.rules import findings
 from agent.rules.findings import Direction, Reason
 from agent.track.tracker import TrackEvent
@@ -32,7 +33,6 @@ SCHEMA_VERSION = 2
 COUNTS_VERSION = 1
 MAX_BYTES = 4096  # the largest event is ~300 bytes; a larger one is a bug upstream
 
-Box = tuple[float, float, float, float]
 # label -> crossings, per direction (both always there)
 DirectionCounts = TypedDict("DirectionCounts", {"in": dict[str, int], "out": dict[str, int]})
 
@@ -221,23 +221,6 @@ def _validate(cls: type[M], body: dict[str, Any], camera: str) -> M:
     return message  # type: ignore[no-any-return]
 
 
-class LeftFinding(Protocol):
-    """What the left-behind watch found: a thing in ZONE, and the tracked object nearest it when it appeared."""
-
-    @property
-    def zone(self) -> str: ...
-    @property
-    def box(self) -> Box: ...
-    @property
-    def appeared(self) -> float: ...  # monotonic, like the tracker's times
-    @property
-    def ts(self) -> float: ...  # when it was judged left behind
-    @property
-    def nearest_id(self) -> int: ...
-    @property
-    def nearest_label(self) -> str: ...
-
-
 def _base36(n: int) -> str:
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
@@ -289,13 +272,12 @@ class EventFactory:
             ts=_wall(found.ts, wall_offset), evidence=evidence, clock_unsynced=found.clock_unsynced,
         )  # fmt: skip
 
-    def left(self, found: LeftFinding, wall_offset: float, evidence: bool = False) -> LeftEvent:
+    def left(self, found: findings.LeftObject, wall_offset: float, evidence: bool = False) -> LeftEvent:
         return LeftEvent(
             camera=self.camera, id=self._id(found.nearest_id), label=found.nearest_label, zone=found.zone,
             box=_box(found.box), since=_wall(found.appeared, wall_offset), ts=_wall(found.ts, wall_offset),
             evidence=evidence,
         )  # fmt: skip
-
 
     def counts(self, found: findings.Counts, wall_offset: float) -> Counts:
         lines: dict[str, DirectionCounts] = {

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from agent.annotate import draw_polygons
-from agent.detect.detector import Box
+from agent.detect.geometry import Box, Polygon
+from agent.snapshot import fit_jpeg, masked
 
-Polygon = Sequence[tuple[float, float]]
 KINDS = ("alert", "left", "new")  # most important first
 SHARES = {"alert": 1.0, "left": 0.8, "new": 0.5}  # the part of a day's budget each kind may reach
-MIN_QUALITY, MAX_QUALITY = 20, 90
-MIN_SIDE = 48  # below this a picture shows nothing useful: give up instead
+MAX_QUALITY = 90  # a small crop, already held to evidence.target_kb
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,32 +56,11 @@ def evidence_jpeg(
 ) -> bytes | None:
     """A JPEG of BOX in IMAGE with MASKS painted black, the best quality that fits TARGET_BYTES; None if not even
     a tiny low-quality picture fits."""
-    picture = image.copy()
-    draw_polygons(picture, masks, (0, 0, 0), fill=True)  # before cropping: a mask may cover part of the crop
-    picture = crop_with_context(picture, box, context)
+    picture = crop_with_context(masked(image, masks), box, context)  # masked first: a mask may cover part of it
     scale = max_side / max(picture.shape[:2])
     if scale < 1.0:
         picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    while min(picture.shape[:2]) >= MIN_SIDE:
-        data = _best_quality(picture, target_bytes)
-        if data is not None:
-            return data
-        picture = cv2.resize(picture, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
-    return None
-
-
-def _best_quality(picture: np.ndarray, target_bytes: int) -> bytes | None:
-    """Binary search over JPEG quality: size grows with quality, so a few encodes find the best that fits."""
-    best: bytes | None = None
-    low, high = MIN_QUALITY, MAX_QUALITY
-    while low <= high:
-        quality = (low + high) // 2
-        ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if ok and len(data) <= target_bytes:
-            best, low = data.tobytes(), quality + 1
-        else:
-            high = quality - 1
-    return best
+    return fit_jpeg(picture, target_bytes, MAX_QUALITY)
 
 
 class EvidenceBudget:

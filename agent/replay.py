@@ -20,7 +20,6 @@ from agent.annotate import draw_box, draw_polygons
 from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
-from agent.detect.model import resolve_model
 from agent.evidence import EvidenceBudget, Picture
 from agent.frame import Frame
 from agent.pipeline import CameraPipeline, Output
@@ -39,9 +38,7 @@ def replay(
         print(f"camhub-agent: no such video file: {video}", file=sys.stderr)
         return 1
     config, camera = _replay_config(video, config, camera_id)
-    detector = Detector(
-        resolve_model(config.detector.model), config.detector.labels, config.detector.threads, config.detector.runtime
-    )
+    detector = Detector.from_config(config.detector)
     budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
     pipeline = CameraPipeline(config, camera, detector, every_frame=every_frame, budget=budget)
     if evidence_dir is not None:

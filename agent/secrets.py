@@ -76,7 +76,8 @@ def mask_data(value: Any) -> Any:
 
 
 def forget_all() -> None:
-    """Drop every registered secret (tests, and a reload that replaced the config)."""
+    """Drop every registered secret, so that a test starts from none. A reload does not call it: a password it
+    replaced stays masked, which costs nothing."""
     with _lock:
         _known.clear()
 

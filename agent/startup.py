@@ -14,7 +14,7 @@ import unicodedata
 from pathlib import Path
 
 from agent.config import HubConfig, is_file_source
-from agent.errors import Loc
+from agent.errors import Loc, ModelError, RuntimeUnavailable
 from agent.uplink.spool import check_spool_path
 
 Problem = tuple[Loc, str]
@@ -99,8 +99,7 @@ def _not_text(path: Path, expected: str) -> str | None:
 
 def _model_problems(config: HubConfig) -> list[Problem]:
     from agent.detect.detector import Detector  # numpy, OpenCV and the runtime: only when the model is loaded
-    from agent.detect.model import ModelError, resolve_model
-    from agent.detect.runtime import RuntimeUnavailable
+    from agent.detect.model import resolve_model
 
     d = config.detector
     try:
@@ -112,7 +111,7 @@ def _model_problems(config: HubConfig) -> list[Problem]:
         if why:
             return [(("detector", "model"), why)]
     try:
-        Detector(model, d.labels, d.threads, d.runtime)
+        Detector.from_config(d)
     except RuntimeUnavailable as exc:
         return [(("detector", "runtime"), f"{exc}; expected ai-edge-litert or tflite-runtime installed")]
     except ModelError as exc:  # a layout the agent cannot read: the message says what it found and expects

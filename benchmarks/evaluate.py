@@ -35,7 +35,7 @@ from agent.capture.opencv import OpenCVSource
 from agent.config import CameraConfig, DetectorConfig, HubConfig
 from agent.detect.catalog import CATALOG
 from agent.detect.detector import Detector
-from agent.detect.model import ModelError, resolve_model
+from agent.errors import ModelError
 from agent.events import ObjectEvent
 from agent.pipeline import CameraPipeline
 from agent.track.families import FAMILIES, family_of
@@ -97,8 +97,7 @@ def run(model: str, video: Path) -> tuple[list[Obj], float]:
         detector=DetectorConfig(model=model),
         cameras=[CameraConfig(id="evaluate", source=str(video))],
     )
-    settings = config.detector
-    detector = Detector(resolve_model(settings.model), settings.labels, settings.threads, settings.runtime)
+    detector = Detector.from_config(config.detector)
     pipeline = CameraPipeline(config, config.cameras[0], detector)
     source = OpenCVSource("evaluate", str(video), realtime=False)
     source.open()

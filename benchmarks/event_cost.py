@@ -20,9 +20,8 @@ from common import MEDIA, MODEL
 
 from agent.detect.detector import Detector
 from agent.events import EventFactory, mark_historical, parse_event
-from agent.rules.findings import Alert, Cross
+from agent.rules.findings import Alert, Cross, LeftObject
 from agent.track.tracker import Track, TrackEvent
-from tests.contract import Left
 
 WALL = 1_795_904_000.0
 
@@ -49,7 +48,7 @@ def main() -> None:
                   start=100.0, last_seen=101.0, confirmed=True)  # fmt: skip
     new = TrackEvent("new", track, 101.0)
     alert = Alert("yard", "dwell", track, 101.0, 81.0, clock_unsynced=False)
-    left = Left("dump", track.box, 90.0, 101.0, 7, "person")
+    left = LeftObject("dump", track.box, 90.0, 101.0, 7, "person")
     payload = factory.presence(new, WALL).encode()
     cases: dict[str, Callable[[], object]] = {
         "v1 dict + json.dumps (the old way)": lambda: v1(factory, new),

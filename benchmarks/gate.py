@@ -29,13 +29,12 @@ from common import MEDIA, MODEL
 
 from agent.config import CameraConfig, HubConfig, MotionConfig
 from agent.detect.detector import Detector
-from agent.detect.geometry import iou
+from agent.detect.geometry import Box, iou
 from agent.events import Event
 from agent.frame import Frame
 from agent.motion.gate import GateDecision
 from agent.pipeline import CameraPipeline
 
-Box = tuple[float, float, float, float]
 TRACK_IOU = 0.3  # boxes of one person in two runs, a frame apart at most
 FOUND_COVERAGE = 0.5  # share of a track's frames the other run must cover
 

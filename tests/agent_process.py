@@ -3,15 +3,27 @@ notify socket, for tests that drive the real daemon."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from tests.shared import REPO
+
+
+def spooled_ids(spool: Path) -> set[str]:
+    """Ids of the events waiting in SPOOL, read without writing anything (none while the agent is still
+    creating it)."""
+    try:
+        with sqlite3.connect(f"file:{spool}?mode=ro", uri=True) as db:
+            return {json.loads(payload)["id"] for (payload,) in db.execute("SELECT payload FROM events")}
+    except sqlite3.OperationalError:  # no file or no table yet
+        return set()
 
 
 class AgentProcess:

@@ -6,14 +6,13 @@ of every type, as the pipeline builds them."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
 from agent.events import Event, EventFactory
-from agent.rules.findings import Alert, Cross
+from agent.rules.findings import Alert, Cross, LeftObject
 from agent.track.tracker import Track, TrackEvent
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -40,18 +39,6 @@ def problems(topic: str, payload: bytes | str) -> list[str]:
     return [f"{topic}: {e.json_path}: {e.message}" for e in validator(name).iter_errors(message)]
 
 
-@dataclass(frozen=True)
-class Left:
-    """A left-behind finding, as agent.events.LeftFinding describes it."""
-
-    zone: str
-    box: tuple[float, float, float, float]
-    appeared: float
-    ts: float
-    nearest_id: int
-    nearest_label: str
-
-
 def track(track_id: int = 1, label: str = "person") -> Track:
     return Track(id=track_id, label=label, score=0.7123, box=(0.1, 0.2, 0.3, 0.6), zones=["road"],
                  start=100.0, last_seen=101.0, confirmed=True)  # fmt: skip
@@ -64,5 +51,7 @@ def one_of_each(factory: EventFactory) -> list[Event]:
         *(factory.presence(TrackEvent(kind, track(), 101.0), WALL) for kind in ("new", "update", "end")),
         factory.cross(Cross("road", "in", moto, 102.0), WALL),
         factory.alert(Alert("yard", "dwell", moto, 103.0, 83.0, clock_unsynced=True), WALL, evidence=True),
-        factory.left(Left("dump_site", (0.6, 0.7, 0.65, 0.78), 104.0, 134.0, 2, "motorcycle"), WALL, evidence=True),
+        factory.left(
+            LeftObject("dump_site", (0.6, 0.7, 0.65, 0.78), 104.0, 134.0, 2, "motorcycle"), WALL, evidence=True
+        ),
     ]

@@ -12,7 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from agent.config import HubConfig
-from agent.configfile import ConfigError, load_config
+from agent.configfile import load_config
+from agent.errors import ConfigError
 from tests.shared import MODEL, REPO, VTEST
 
 GOOD = f"""\

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.configfile import ConfigError, load_config
+from agent.configfile import load_config
+from agent.errors import ConfigError
 from tests.shared import REPO
 
 CAMERA = "{id: a, source: rtsp://h/s}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -14,7 +13,7 @@ import cv2
 import numpy as np
 
 from agent.events import parse_event
-from tests.agent_process import AgentProcess, NotifySocket
+from tests.agent_process import AgentProcess, NotifySocket, spooled_ids
 from tests.broker import Broker, Subscriber, free_port, wait_until
 from tests.shared import MODEL, VTEST
 
@@ -185,15 +184,6 @@ def test_unusable_spool_path_exits_78_with_the_reason(tmp_path: Path, agents: Ca
     assert "Traceback" not in agent.stderr()
 
 
-def _spooled_ids(spool: Path) -> set[str]:
-    """Ids of the events waiting in SPOOL (none while the agent is still creating it)."""
-    try:
-        with sqlite3.connect(f"file:{spool}?mode=ro", uri=True) as db:
-            return {json.loads(payload)["id"] for (payload,) in db.execute("SELECT payload FROM events")}
-    except sqlite3.OperationalError:  # no file or no table yet
-        return set()
-
-
 def test_events_spooled_before_a_sigkill_are_delivered_after_restart(
     tmp_path: Path, brokers: Callable[..., Broker], subscribers: Callable[..., Subscriber],
     agents: Callable[..., AgentProcess],
@@ -203,10 +193,10 @@ def test_events_spooled_before_a_sigkill_are_delivered_after_restart(
     broker = brokers()  # not started: the hub is cut off
     config = _config(tmp_path, broker.port)
     first = agents(config)
-    assert wait_until(lambda: len(_spooled_ids(tmp_path / "spool.db")) >= 5, 60)
+    assert wait_until(lambda: len(spooled_ids(tmp_path / "spool.db")) >= 5, 60)
     first.process.kill()
     first.process.wait(10)
-    waiting = _spooled_ids(tmp_path / "spool.db")
+    waiting = spooled_ids(tmp_path / "spool.db")
 
     broker.start()
     sub = subscribers(broker.port, f"{PREFIX}/+/+/events")

@@ -16,8 +16,8 @@ from agent.detect.catalog import CATALOG, DEFAULT_MODEL
 from agent.detect.decoders import postprocess_outputs
 from agent.detect.detector import Detection, Detector, Region
 from agent.detect.geometry import iou
-from agent.detect.model import ModelError
 from agent.detect.spec import recognise
+from agent.errors import ModelError
 from tests.shared import CAR_JPG, MODEL, MODELS, REPO, VTEST, frame_at
 
 ENV = {**os.environ, "CAMHUB_MODEL": str(MODEL)}

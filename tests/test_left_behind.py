@@ -36,7 +36,8 @@ from agent.events import LeftEvent
 from agent.evidence import EvidenceBudget, Picture
 from agent.frame import Frame
 from agent.pipeline import CameraPipeline, Output
-from agent.rules.left_behind import LeftBehindWatch, LeftObject, WatchedZone
+from agent.rules.findings import LeftObject
+from agent.rules.left_behind import LeftBehindWatch, WatchedZone
 from agent.track.tracker import Track
 from tests.shared import CAR_JPG, MODEL, QUIET, VTEST
 

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.config import CameraConfig
-from agent.configfile import ConfigError, load_config
+from agent.configfile import load_config
+from agent.errors import ConfigError
 from agent.rules.clock import WallClock, kernel_synchronised
 from agent.rules.engine import RuleEngine
 from agent.rules.findings import Alert, Counts, Cross, Finding

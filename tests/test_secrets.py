@@ -15,7 +15,8 @@ from urllib.parse import quote
 import pytest
 
 from agent import secrets
-from agent.configfile import ConfigError, load_config
+from agent.configfile import load_config
+from agent.errors import ConfigError
 from agent.logs import setup_logging
 from tests.shared import MODEL, REPO
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.uplink.spool import PROBE_GRACE_S, ROW_OVERHEAD, Spool, SpoolPathError, check_spool_path
+from agent.errors import SpoolPathError
+from agent.uplink.spool import PROBE_GRACE_S, ROW_OVERHEAD, Spool, check_spool_path
 from tests.shared import REPO
 
 MB = 1024 * 1024

@@ -4,9 +4,7 @@ spool path that names a directory."""
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 from agent.uplink import spool as spool_module
 from agent.uplink.spool import RESERVE_BYTES, Spool, SpoolError
-from tests.agent_process import AgentProcess
+from tests.agent_process import AgentProcess, spooled_ids
 from tests.broker import Broker, Subscriber, wait_until
 from tests.shared import MODEL, VTEST
 
@@ -106,15 +104,6 @@ def test_a_full_disk_evicts_the_oldest_refuses_when_no_room_and_recovers(
     spool.close()
 
 
-def _spooled_ids(path: Path) -> set[str]:
-    """Ids of the events waiting in the spool at PATH, read without writing anything."""
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            return {json.loads(payload)["id"] for (payload,) in db.execute("SELECT payload FROM events")}
-    except sqlite3.OperationalError:  # no file or no table yet
-        return set()
-
-
 def test_the_agent_lives_through_a_full_disk_and_delivers_the_backlog_when_space_returns(
     small_disk: Path, tmp_path: Path, brokers: Callable[..., Broker], subscribers: Callable[..., Subscriber],
     agents: Callable[..., AgentProcess],
@@ -137,10 +126,10 @@ cameras: [{{id: street, source: {VTEST}, loop: true, fps: 10}}]
 spool: {{path: {spool}}}
 """)
     first = agents(config)
-    assert wait_until(lambda: len(_spooled_ids(spool)) >= 3, 60), first.stderr()
+    assert wait_until(lambda: len(spooled_ids(spool)) >= 3, 60), first.stderr()
     fill(small_disk, "filler")
-    before = _spooled_ids(spool)
-    assert wait_until(lambda: len(_spooled_ids(spool) - before) >= 3 and CAPPED in first.stderr(), 60), (
+    before = spooled_ids(spool)
+    assert wait_until(lambda: len(spooled_ids(spool) - before) >= 3 and CAPPED in first.stderr(), 60), (
         first.stderr()
     )
     assert first.stop() == 0
@@ -157,7 +146,7 @@ spool: {{path: {spool}}}
     (small_disk / "filler").unlink()
     (small_disk / "filler2").unlink()
     assert wait_until(lambda: "room again" in second.stderr(), 30), second.stderr()
-    waiting = _spooled_ids(spool)
+    waiting = spooled_ids(spool)
     broker.start()
     sub = subscribers(broker.port, "test/#", client_id="watcher", persistent=True)
 

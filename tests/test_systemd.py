@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from agent.config import SpoolConfig
-from agent.configfile import EX_CONFIG
 from agent.detect.catalog import DEFAULT_MODEL
 from agent.detect.model import installed_path
+from agent.errors import EX_CONFIG
 from agent.systemd import Notifier, ProgressWatchdog
 from tests.shared import REPO
 
@@ -53,7 +53,7 @@ def test_unit_verifies_without_a_single_warning(unit_under_test: Path) -> None:
 
 
 def test_verify_check_would_catch_a_bad_key(unit_under_test: Path) -> None:
-    # verify exits 0 on unknown keys and bad values (GUIDE section 6): only stderr tells.
+    # systemd-analyze verify exits 0 on unknown keys and bad values: only stderr tells.
     broken = unit_under_test.read_text().replace("WatchdogSec=", "WatchdogSecs=")
     unit_under_test.write_text(broken)
     result = _analyze("verify", str(unit_under_test))

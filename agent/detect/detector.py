@@ -7,20 +7,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agent.detect.catalog import entry_with_sha256
 from agent.detect.decoders import make_decoder
-from agent.detect.geometry import foot
+from agent.detect.geometry import Box, Point, foot
 from agent.detect.labels import load_labels
-from agent.detect.model import sha256_of
+from agent.detect.model import resolve_model, sha256_of
 from agent.detect.preprocess import InputFeeder
 from agent.detect.runtime import Interpreter, RuntimeName, load_interpreter
 from agent.detect.spec import ModelSpec, check_agrees, recognise
 
+if TYPE_CHECKING:
+    from agent.config import DetectorConfig
+
 log = logging.getLogger(__name__)
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2, normalised to the frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,7 @@ class Detection:
         return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
 
     @property
-    def foot(self) -> tuple[float, float]:
+    def foot(self) -> Point:
         return foot(self.box)
 
 
@@ -69,6 +72,11 @@ class Detector:
         self._input_index = self.interpreter.get_input_details()[0]["index"]
         self.feeder = InputFeeder(self.spec.input)
         self._decoder = make_decoder(self.interpreter, self.spec)
+
+    @classmethod
+    def from_config(cls, settings: DetectorConfig) -> Detector:
+        """The detector SETTINGS describe; the model is resolved as `resolve_model` says (ModelError if missing)."""
+        return cls(resolve_model(settings.model), settings.labels, settings.threads, settings.runtime)
 
     def detect(self, image: np.ndarray, region: Region | None = None) -> list[Detection]:
         """Detections on a BGR image (or on one square region of it), boxes

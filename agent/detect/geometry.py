@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Point = tuple[float, float]
+import numpy as np
+
+Point = tuple[float, float]  # x, y, fractions of the picture: they survive a change of resolution
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2, fractions of the picture
+Polygon = Sequence[Point]
 
 
 def foot(box: Sequence[float]) -> Point:
@@ -12,7 +16,7 @@ def foot(box: Sequence[float]) -> Point:
     return (box[0] + box[2]) / 2, box[3]
 
 
-def inside(point: Point, polygon: Sequence[Point]) -> bool:
+def inside(point: Point, polygon: Polygon) -> bool:
     """Ray casting: is POINT inside POLYGON (points on the edge may go either way)."""
     x, y = point
     hit = False
@@ -20,6 +24,11 @@ def inside(point: Point, polygon: Sequence[Point]) -> bool:
         if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
             hit = not hit
     return hit
+
+
+def to_pixels(polygon: Polygon, width: int, height: int) -> np.ndarray:
+    """POLYGON's corners in a WIDTH x HEIGHT picture, as OpenCV's fillPoly and polylines take them."""
+    return np.array([(x * width, y * height) for x, y in polygon], np.float32).round().astype(np.int32)
 
 
 def iou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from agent.detect.catalog import CATALOG, DEFAULT_MODEL, CatalogEntry
-from agent.detect.spec import ModelError
+from agent.errors import ModelError
 
 log = logging.getLogger(__name__)
 

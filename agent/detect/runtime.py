@@ -7,8 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from agent.detect.spec import ModelError
-from agent.errors import StartupError
+from agent.errors import ModelError, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
 RuntimeName = Literal["auto", "litert", "tflite"]
@@ -22,10 +21,6 @@ class Interpreter(Protocol):
     def get_tensor(self, index: int) -> Any: ...
     def tensor(self, index: int) -> Any: ...
     def invoke(self) -> None: ...
-
-
-class RuntimeUnavailable(StartupError):
-    """Neither TFLite runtime can be imported."""
 
 
 def _interpreter_class(name: str) -> type:

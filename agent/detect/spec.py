@@ -11,15 +11,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.detect.labels import COCO80_LABELS, COCO_LABELS
-from agent.errors import StartupError
+from agent.errors import ModelError
 
 Decoder = Literal["ssd", "yolox"]
 # The raw-grid family predicts on grids of these strides, finest first.
 YOLOX_STRIDES = (8, 16, 32)
-
-
-class ModelError(StartupError):
-    """The model is missing, damaged or not one the agent can read: a configuration problem."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,13 @@ from agent.annotate import draw_box
 from agent.config import DetectorConfig, HubConfig
 from agent.detect.detector import Detection, Detector
 from agent.detect.filters import CameraFilter
-from agent.detect.model import resolve_model
 
 
 def detect_images(
     images: list[Path], config: HubConfig | None, as_json: bool, annotate: Path | None, all_labels: bool
 ) -> int:
     settings = config.detector if config else DetectorConfig()
-    detector = Detector(resolve_model(settings.model), settings.labels, settings.threads, settings.runtime)
+    detector = Detector.from_config(settings)
     wanted = CameraFilter(settings)
     status = 0
     for i, path in enumerate(images):

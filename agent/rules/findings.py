@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.detect.geometry import Box
 from agent.track.tracker import Track
 
 Direction = Literal["in", "out"]
@@ -32,6 +33,18 @@ class Alert:
     ts: float
     since: float  # when its stay in the zone began
     clock_unsynced: bool  # the zone has a schedule, but the clock was not synchronised: guarded whatever the hour
+
+
+@dataclass(frozen=True, slots=True)
+class LeftObject:
+    """Something new in ZONE that stayed still after the tracked object nearest it when it appeared went away."""
+
+    zone: str
+    box: Box  # the thing left behind
+    appeared: float
+    ts: float  # when it was judged left behind
+    nearest_id: int
+    nearest_label: str
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ import cv2
 import numpy as np
 
 from agent.config import LeftBehindConfig
-from agent.detect.detector import Box
-from agent.detect.geometry import Point, iou
+from agent.detect.geometry import Box, Polygon, iou, to_pixels
+from agent.rules.findings import LeftObject
 
 SHORT_SECONDS = 2.0  # the short-term background's time constant: a set-down object joins it in ~2 s
 LONG_SECONDS = 30.0  # the long-term one's, where it sees the ground: slow local light (sun, lamps)
@@ -68,18 +68,8 @@ class Tracked(Protocol):
 @dataclass(frozen=True, slots=True)
 class WatchedZone:
     name: str
-    points: Sequence[Point]  # fractions of the picture
+    points: Polygon
     rule: LeftBehindConfig
-
-
-@dataclass(frozen=True, slots=True)
-class LeftObject:
-    zone: str
-    box: Box  # normalised x1, y1, x2, y2
-    appeared: float  # when it appeared, on the clock of the frames' timestamps
-    ts: float  # when it was judged left behind
-    nearest_id: int  # the tracked object nearest to it when it appeared
-    nearest_label: str
 
 
 @dataclass
@@ -140,9 +130,7 @@ class _Places:
 class LeftBehindWatch:
     """One camera's watch. Call `update` with every frame the motion gate measured."""
 
-    def __init__(
-        self, zones: Sequence[WatchedZone], threshold: int = 25, masks: Sequence[Sequence[Point]] = ()
-    ) -> None:
+    def __init__(self, zones: Sequence[WatchedZone], threshold: int = 25, masks: Sequence[Polygon] = ()) -> None:
         """THRESHOLD: the grey-level difference that counts as change (the motion gate's);
         MASKS: polygons never watched, whatever the zones say (the camera's masks)."""
         self.zones = list(zones)
@@ -303,10 +291,9 @@ class LeftBehindWatch:
         return LeftObject(zone.name, rounded, appeared, ts, near.id, near.label)
 
 
-def _raster(points: Sequence[Point], width: int, height: int) -> np.ndarray:
+def _raster(points: Polygon, width: int, height: int) -> np.ndarray:
     mask = np.zeros((height, width), np.uint8)
-    pixels = np.array([(px * width, py * height) for px, py in points], np.float32).round().astype(np.int32)
-    cv2.fillPoly(mask, [pixels], 1)
+    cv2.fillPoly(mask, [to_pixels(points, width, height)], 1)
     return mask.astype(bool)
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from agent.config import SpoolConfig
-from agent.errors import StartupError
+from agent.errors import SpoolPathError
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,6 @@ CREATE INDEX IF NOT EXISTS events_held ON events(held);
 class SpoolError(Exception):
     """The spool cannot take this event (disk full even after evicting, spool unavailable),
     or its path is unusable."""
-
-
-class SpoolPathError(StartupError):
-    """SPOOL.PATH cannot hold a spool at all (a directory, an uncreatable directory): fix the config."""
 
 
 class _Damaged(sqlite3.DatabaseError):
