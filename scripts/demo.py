@@ -95,7 +95,7 @@ cameras:
     fps: 10
     lines: {{middle: {{points: [[0.5, 0.0], [0.5, 1.0]]}}}}   # `in`: walking to the left of the picture
     counts_interval: 20
-    zones:   # two spots where people stop in vtest.avi (the default video): each stay of 5 s raises an alert with a picture
+    zones:   # two spots where people stop in vtest.avi (the default video): a 5 s stay alerts, with a picture
       phone: {{points: [[0.37, 0.47], [0.45, 0.47], [0.45, 0.54], [0.37, 0.54]], objects: [person], dwell: 5}}
       corner: {{points: [[0.82, 0.68], [0.9, 0.68], [0.9, 0.76], [0.82, 0.76]], objects: [person], dwell: 5}}
 spool: {{path: {work / "spool.db"}}}
