@@ -107,7 +107,10 @@ class Health:
         cameras = {}
         for camera_id, worker in workers.items():
             state = dict(worker.state())
-            state["detect"] = pipelines[camera_id].enabled if camera_id in pipelines else False
+            pipeline = pipelines.get(camera_id)
+            state["detect"] = pipeline.enabled if pipeline else False
+            if pipeline and pipeline.left and pipeline.left.nbytes:  # fixed once the first frame is seen
+                state["left_watch_bytes"] = pipeline.left.nbytes
             cameras[camera_id] = state
         return {
             "version": __version__,
@@ -138,7 +141,7 @@ class Health:
                 "fps": round(frames / interval, 2),
                 "detector_fps": round(invokes / interval, 2),
                 "motion": round(pipeline.last_decision.ratio, 4) if pipeline.last_decision else 0.0,
-            } | _nonzero({"rules": _nonzero(rules), "left_watch_bytes": pipeline.left.nbytes if pipeline.left else 0})
+            } | _nonzero({"rules": _nonzero(rules)})
             for (kind, label), n in c.events.items():
                 if kind == "new":
                     events[label] += n
