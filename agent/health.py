@@ -82,11 +82,16 @@ class Health:
             self._changed = True
 
     def tick(self, workers: Mapping[str, Worker], pipelines: Mapping[str, CameraPipeline]) -> bool:
-        """Publish what is due; True when the status was republished."""
+        """Publish what is due; True when stats or status went out (the summary line may have changed)."""
         now = time.monotonic()
-        if now - self._last_stats >= self.config.mqtt.stats_interval:
+        stats_due = now - self._last_stats >= self.config.mqtt.stats_interval
+        if stats_due:
             self.uplink.publish_stats(self.stats(workers, pipelines, now - self._last_stats))
             self._last_stats = now
+        return self._status_tick(workers, pipelines, now) or stats_due
+
+    def _status_tick(self, workers: Mapping[str, Worker], pipelines: Mapping[str, CameraPipeline], now: float) -> bool:
+        """Publish the status if it says something new, or status_interval passed; True if it went out."""
         with self._lock:
             look = (self._changed or now - self._last_check >= STATUS_CHECK) and now - self._last_status >= STATUS_CHECK
             if look:
@@ -99,7 +104,7 @@ class Health:
         if said == self._published and now - self._last_status < self._status_interval:
             return False
         if not self.uplink.set_status(status):
-            return False  # offline: the uplink sends it at the connect, and it is looked at again then
+            return False  # offline: the uplink keeps it for the connect; looked at again in a second
         self._published, self._last_status = said, now
         return True
 
