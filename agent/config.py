@@ -593,6 +593,11 @@ class MQTTConfig(Strict):
     password_file: Path | None = Field(None, description="a file holding the password (a trailing newline is ignored)")
     tls: TLSConfig = Field(default_factory=TLSConfig, description="encryption")
     stats_interval: float = Field(60.0, ge=5.0, le=3600.0, description="seconds between stats messages")
+    status_interval: float = Field(
+        600.0, ge=5.0, le=86_400.0,
+        description="the retained status goes out when what it says changes and at every connect; otherwise "
+        "again after this many seconds, to restore a lost or cleared copy and refresh its counters",
+    )  # fmt: skip
     max_payload: int = Field(65536, ge=256, le=1048576, description="largest command accepted, bytes")
     reconnect_max_delay: float = Field(
         60.0,

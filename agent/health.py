@@ -1,6 +1,11 @@
-"""What the hub says about itself: the retained `status` (published when a
-camera's state changes, and refreshed with every stats message) and the
-periodic `stats`."""
+"""What the hub says about itself: the retained `status` and the periodic `stats`.
+
+Rural links are paid by the byte, so the status, which is retained and read by
+whoever connects, is sent when what it says changes (a camera's state or error,
+detection switched, the config, the model, the broker and its errors), at every
+connect, and otherwise only every `mqtt.status_interval`: its uptime, frame
+counts, rates and counters change all the time and are in stats. Stats leave
+out counts that are zero (absent means 0)."""
 
 from __future__ import annotations
 
@@ -24,7 +29,12 @@ from agent.system import SystemMeter
 from agent.uplink.mqtt import Uplink
 from agent.uplink.spool import Spool
 
-STATUS_DEBOUNCE = 1.0  # seconds: a flapping camera must not flood the retained topic
+# Seconds between two looks at the status when no camera reported a change (the uplink's state
+# has no callback), and the least gap between two status messages: a flapping camera must not
+# flood the retained topic.
+STATUS_CHECK = 1.0
+# What of the uplink's state the status is republished for; its counters go in stats.
+LINK_STATE = ("broker", "protocol", "last_error", "last_refusal", "refused_topics")
 
 
 class Worker(Protocol):
@@ -47,9 +57,11 @@ class Health:
         self.config_hash = _file_hash(config_path)
         self.model_hash = sha256_of(detector.model)[:12]
         self.meter = SystemMeter(config.spool.path.parent)
+        self._status_interval = config.mqtt.status_interval  # like every mqtt setting, fixed until a restart
         self._lock = threading.Lock()
         self._changed = True
-        self._last_status = 0.0
+        self._last_check = self._last_status = float("-inf")
+        self._published: tuple[Any, ...] | None = None  # what the last status sent said
         self._last_stats = time.monotonic()
         self._seen: dict[str, tuple[int, int]] = {}  # camera -> (frames, invocations) at the last stats
 
@@ -70,26 +82,40 @@ class Health:
             self._changed = True
 
     def tick(self, workers: Mapping[str, Worker], pipelines: Mapping[str, CameraPipeline]) -> bool:
-        """Publish what is due; True when the status was republished."""
+        """Publish what is due; True when stats or status went out (the summary line may have changed)."""
         now = time.monotonic()
-        if now - self._last_stats >= self.config.mqtt.stats_interval:
+        stats_due = now - self._last_stats >= self.config.mqtt.stats_interval
+        if stats_due:
             self.uplink.publish_stats(self.stats(workers, pipelines, now - self._last_stats))
             self._last_stats = now
-            self._changed = True  # refresh uptime and ages in the retained status too
+        return self._status_tick(workers, pipelines, now) or stats_due
+
+    def _status_tick(self, workers: Mapping[str, Worker], pipelines: Mapping[str, CameraPipeline], now: float) -> bool:
+        """Publish the status if it says something new, or status_interval passed; True if it went out."""
         with self._lock:
-            due = self._changed and now - self._last_status >= STATUS_DEBOUNCE
-            if due:
+            look = (self._changed or now - self._last_check >= STATUS_CHECK) and now - self._last_status >= STATUS_CHECK
+            if look:
                 self._changed = False
-        if due:
-            self._last_status = now
-            self.uplink.set_status(self.status(workers, pipelines))
-        return due
+        if not look:
+            return False
+        self._last_check = now
+        status = self.status(workers, pipelines)
+        said = _meaning(status)
+        if said == self._published and now - self._last_status < self._status_interval:
+            return False
+        if not self.uplink.set_status(status):
+            return False  # offline: the uplink keeps it for the connect; looked at again in a second
+        self._published, self._last_status = said, now
+        return True
 
     def status(self, workers: Mapping[str, Worker], pipelines: Mapping[str, CameraPipeline]) -> dict[str, Any]:
         cameras = {}
         for camera_id, worker in workers.items():
             state = dict(worker.state())
-            state["detect"] = pipelines[camera_id].enabled if camera_id in pipelines else False
+            pipeline = pipelines.get(camera_id)
+            state["detect"] = pipeline.enabled if pipeline else False
+            if pipeline and pipeline.left and pipeline.left.nbytes:  # fixed once the first frame is seen
+                state["left_watch_bytes"] = pipeline.left.nbytes
             cameras[camera_id] = state
         return {
             "version": __version__,
@@ -112,21 +138,21 @@ class Health:
             frames0, invokes0 = self._seen.get(camera_id, (0, 0))
             self._seen[camera_id] = (c.frames, c.invocations)
             frames, invokes = c.frames - frames0, c.invocations - invokes0
+            # counts since the camera (re)started
+            rules = {kind: n for (kind, _), n in c.events.items() if kind in ("cross", "alert", "left")}
+            rules |= {"counts": c.counts, "pictures": c.pictures, "picture_bytes": c.picture_bytes}
             cameras[camera_id] = {
                 "capture_fps": workers[camera_id].state().get("fps", 0.0) if camera_id in workers else 0.0,
                 "fps": round(frames / interval, 2),
                 "detector_fps": round(invokes / interval, 2),
-                "detect_ratio": round(invokes / frames, 3) if frames else 0.0,
                 "motion": round(pipeline.last_decision.ratio, 4) if pipeline.last_decision else 0.0,
-                # since the camera (re)started
-                "rules": {kind: n for (kind, _), n in c.events.items() if kind in ("cross", "alert", "left")}
-                | {"counts": c.counts, "pictures": c.pictures, "picture_bytes": c.picture_bytes},
-                "left_watch_bytes": pipeline.left.nbytes if pipeline.left else 0,
-            }
+            } | _nonzero({"rules": _nonzero(rules)})
             for (kind, label), n in c.events.items():
                 if kind == "new":
                     events[label] += n
             times += c.detect_ms
+        link = self.uplink.connection()
+        counters = {k: v for k, v in link.items() if k not in (*LINK_STATE, "connected", "commands")}
         return {
             "ts": round(time.time(), 1),
             "uptime": round(time.time() - self.started),
@@ -134,10 +160,15 @@ class Health:
             "cameras": cameras,
             "detector": _percentiles(times),
             "events": dict(events),  # `new` objects by label since each camera (re)started
-            "spool": self.spool.stats(),
-            "evidence": {**self.budget.stats(), "spool": self.pictures.stats()},
+            "spool": _nonzero(self.spool.stats()),
+            "evidence": _nonzero(self._evidence()),
+            "uplink": _nonzero({**counters, "commands": _nonzero(link["commands"])}),
             "system": self.meter.read(),
         }
+
+    def _evidence(self) -> dict[str, Any]:
+        budget = self.budget.stats()
+        return {**budget, "refused": _nonzero(budget["refused"]), "spool": _nonzero(self.pictures.stats())}
 
     def summary_line(self, workers: Mapping[str, Worker]) -> str:
         """One line a person reads in `systemctl status`."""
@@ -147,6 +178,18 @@ class Health:
         spool = self.spool.stats()
         text = f"{online}/{len(states)} cameras online; spool {spool.get('depth', 0)} waiting"
         return text + (f"; not delivering: {', '.join(down)}" if down else "")
+
+
+def _meaning(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What STATUS says that an operator acts on: without its uptime, frame counts, rates and counters."""
+    cameras = {cid: (c["state"], c["last_error"], c["detect"]) for cid, c in status["cameras"].items()}
+    link = {key: status["uplink"][key] for key in LINK_STATE}
+    return status["version"], status["config_hash"], status["model"], cameras, link
+
+
+def _nonzero(values: Mapping[str, Any]) -> dict[str, Any]:
+    """VALUES without the zero counts and empty sections, which say nothing: absent means 0."""
+    return {k: v for k, v in values.items() if v}
 
 
 def _percentiles(times: list[float]) -> dict[str, float]:

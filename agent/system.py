@@ -18,7 +18,8 @@ _THROTTLED = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 
 
 class SystemMeter:
-    """CPU % is measured between two calls, so each stats message covers its own interval."""
+    """CPU % is measured between two calls, so each stats message covers its own interval.
+    Megabytes are whole: a tenth of one is noise that costs bytes every minute."""
 
     def __init__(self, disk_path: Path) -> None:
         self.disk_path = disk_path
@@ -32,14 +33,14 @@ class SystemMeter:
         out: dict[str, Any] = {
             "cpu_pct": round(percent, 1),
             "load1": round(os.getloadavg()[0], 2),
-            "rss_mb": round(_rss_bytes() / 2**20, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_mb": round(_rss_bytes() / 2**20),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
         available = _meminfo("MemAvailable")
         if available is not None:
-            out["mem_available_mb"] = round(available / 2**20, 1)
+            out["mem_available_mb"] = round(available / 2**20)
         with contextlib.suppress(OSError):
-            out["disk_free_mb"] = round(shutil.disk_usage(_existing(self.disk_path)).free / 2**20, 1)
+            out["disk_free_mb"] = round(shutil.disk_usage(_existing(self.disk_path)).free / 2**20)
         temp = _read_int(_THERMAL)
         if temp is not None:
             out["temp_c"] = round(temp / 1000, 1)

@@ -16,10 +16,13 @@ clip produced is then scaled to the day:
   the rest of each camera's day is quiet;
 - counts: one summary per camera and `counts_interval`, of the measured size;
 - pictures: what the bursts produced, but never more than the daily budget;
-- telemetry from the agent's own Health: stats (QoS 0) and the retained status
-  every `stats_interval`, `online` once a day, and one keepalive (PINGREQ and
-  PINGRESP, 2 bytes each) per `keepalive` seconds, an upper bound: the client
-  pings only when it sent nothing else in that time.
+- telemetry from the agent's own Health, with every camera a day online and real
+  footage through its pipeline: stats (QoS 0) every `stats_interval`, the
+  retained status at the connect and every `status_interval` (a quiet day
+  changes nothing in it; each camera state change adds one), `online` once a
+  day, and one keepalive (PINGREQ and PINGRESP, 2 bytes each) per `keepalive`
+  seconds, an upper bound: the client pings only when it sent nothing else in
+  that time.
 
 Sizes are MQTT 3.1.1 packets (PUBLISH with its topic, and the 4-byte PUBACK of
 QoS 1); TCP/IP and TLS headers come on top (~40-70 bytes per packet).
@@ -30,6 +33,7 @@ QoS 1); TCP/IP and TLS headers come on top (~40-70 bytes per packet).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -39,7 +43,6 @@ from typing import Any
 import cv2
 from common import MEDIA, MODEL
 
-from agent.capture.worker import CameraWorker
 from agent.config import CameraConfig, HubConfig
 from agent.detect.detector import Detector
 from agent.events import Counts, Event
@@ -70,6 +73,7 @@ DAY: dict[str, dict[str, int]] = {
     "gate": {"vtest.avi": 6},
 }
 BURSTS = sorted({clip for plan in DAY.values() for clip in plan})
+STATS_FRAMES = 200  # of vtest.avi through each camera, so that stats hold real rates, counts and detector times
 
 
 @dataclasses.dataclass
@@ -143,28 +147,49 @@ def replay(config: HubConfig, detector: Detector, video: Path, passes: int = 1, 
     return tally(counted, topics)
 
 
-def telemetry(config: HubConfig, detector: Detector, directory: Path) -> Tally:
-    """A day of status, stats, availability and keepalives, sized by the agent's own Health."""
+@dataclasses.dataclass
+class DayOldCamera:
+    """A camera worker's state after a day online: what the status shows of a real one."""
+
+    fps: float = 9.98
+
+    def state(self) -> dict[str, Any]:
+        frames = round(self.fps * DAY_S)
+        return {"state": "online", "reconnects": 0, "frames": frames, "fps": self.fps, "last_frame_age": 0.04,
+                "last_error": None}  # fmt: skip
+
+
+def telemetry(config: HubConfig, detector: Detector, directory: Path, delivered: int) -> tuple[Tally, int, int]:
+    """A day of status, stats, availability and keepalives, sized by the agent's own Health as a
+    working hub has it: every camera online for a day, its pipeline fed real footage, the day's
+    DELIVERED messages counted. The tally, and the sizes of one stats and one status message."""
     (directory / "hub.yaml").write_text("hub_id: village\n")
     spool = Spool.from_config(config.spool)
     pictures = Spool.for_pictures(config.spool, config.evidence.spool_mb)
     budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
-    health = Health(config, directory / "hub.yaml", detector, spool, Uplink(config, spool), pictures, budget)
-    workers = {c.id: CameraWorker(c) for c in config.cameras}
+    uplink = Uplink(config, spool)
+    uplink.counts["delivered"] = delivered
+    health = Health(config, directory / "hub.yaml", detector, spool, uplink, pictures, budget)
+    workers = {c.id: DayOldCamera() for c in config.cameras}
     pipelines = {c.id: CameraPipeline(config, c, detector, budget=budget) for c in config.cameras}
+    for pipeline in pipelines.values():
+        for frame in itertools.islice(frames(MEDIA / "vtest.avi"), STATS_FRAMES):
+            pipeline.process(frame)
     topics = Topics.from_config(config)
     mqtt = config.mqtt
-    per_day = DAY_S / mqtt.stats_interval
     out = Tally()
     stats = len(_report(health.stats(workers, pipelines, mqtt.stats_interval)))
     status = len(_report(health.status(workers, pipelines)))
+    per_day = DAY_S / mqtt.stats_interval
     out.add("telemetry: stats", publish_bytes(topics.stats, stats, 0) * per_day, per_day)
+    # A quiet day changes nothing in the status: sent at the connect, then every status_interval.
+    per_day = 1 + DAY_S / mqtt.status_interval
     out.add("telemetry: status", publish_bytes(topics.status, status, 1) * per_day, per_day)
     out.add("telemetry: availability", publish_bytes(topics.availability, len(b"online"), 1))
     out.add("telemetry: keepalive", 4 * DAY_S / mqtt.keepalive, DAY_S / mqtt.keepalive)
     spool.close()
     pictures.close()
-    return out
+    return out, stats, status
 
 
 def main() -> None:
@@ -200,7 +225,8 @@ def main() -> None:
         if day.bytes["pictures"] > budget:
             share = budget / day.bytes["pictures"]
             day.bytes["pictures"], day.messages["pictures"] = budget, day.messages["pictures"] * share
-        telemetry_day = telemetry(config, detector, directory)
+        delivered = round(day.messages["events"] + day.messages["counts"])
+        telemetry_day, stats_size, status_size = telemetry(config, detector, directory, delivered)
         for kind in telemetry_day.bytes:
             day.add(kind, telemetry_day.bytes[kind], telemetry_day.messages[kind])
     print()
@@ -211,6 +237,13 @@ def main() -> None:
         print(f"| {kind} | {day.messages[kind]:,.0f} | {b / 1000:,.1f} | {b * 30 / 1e6:,.2f} |")
     total = sum(day.bytes.values())
     print(f"| **total** | {sum(day.messages.values()):,.0f} | {total / 1000:,.1f} | {total * 30 / 1e6:,.2f} |")
+    status_bytes = publish_bytes(Topics.from_config(config).status, status_size, 1)
+    print(
+        f"\none stats message: {stats_size} bytes of JSON; one status: {status_size} bytes; a status with "
+        f"every stats message, as before, would cost {status_bytes * DAY_S / config.mqtt.stats_interval / 1000:,.1f} "
+        f"kB a day instead of {day.bytes['telemetry: status'] / 1000:,.1f}; each camera state change adds "
+        f"{status_bytes} bytes"
+    )
 
 
 if __name__ == "__main__":

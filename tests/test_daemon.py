@@ -25,7 +25,7 @@ def _config(tmp_path: Path, port: int, extra_camera: str = "") -> Path:
     config = tmp_path / "hub.yaml"
     config.write_text(f"""\
 hub_id: hub-t
-mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: {PREFIX}, stats_interval: 5}}
+mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: {PREFIX}, stats_interval: 5, status_interval: 5}}
 detector: {{model: {MODEL}}}
 cameras:
   - id: street

@@ -40,7 +40,7 @@ def _config(directory: Path, port: int, cameras: list[str]) -> Path:
     config = directory / "hub.yaml"
     config.write_text(
         f"hub_id: {HUB}\n"
-        f"mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: {PREFIX}, stats_interval: 5}}\n"
+        f"mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: {PREFIX}, stats_interval: 5, status_interval: 5}}\n"
         f"detector: {{model: {MODEL}}}\n"
         f"spool: {{path: {directory / 'spool.db'}}}\n"
         "cameras:\n" + "".join(cameras)

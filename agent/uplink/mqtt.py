@@ -165,10 +165,10 @@ class Uplink:
             self._unspooled(topic, payload, exc)
         self._wake.set()
 
-    def set_status(self, status: dict[str, Any]) -> None:
-        """Retained on `status`; sent now if connected and again on every (re)connect."""
+    def set_status(self, status: dict[str, Any]) -> bool:
+        """Retained on `status`; sent now if connected (True) and again on every (re)connect."""
         self._status = _report(status)
-        self._publish(self.topics.status, self._status, 1, True)
+        return self._publish(self.topics.status, self._status, 1, True)
 
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """QoS 0, not spooled: dropped while offline (the next one supersedes it)."""
