@@ -26,7 +26,7 @@ from agent.config import TrackerConfig, TrackRules
 from agent.detect.detector import Box, Detection
 from agent.track.families import family_of
 from agent.track.kinematics import MAX_SPEED, BoxFilter
-from agent.track.matching import association_cost, boxes_array, centre_gaps, duplicates, greedy_assign
+from agent.track.matching import association_cost, boxes_array, duplicates, greedy_assign
 
 RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
 MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
@@ -74,6 +74,7 @@ class _State:
     hits: int = 0  # detections so far
     moved: float = 0.0  # farthest it has been from where it was first seen, in box sizes
     votes: dict[str, float] = field(default_factory=dict)
+    label: str = ""  # the label with the most votes, kept up to date by hit()
     scores: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))
     strong: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))  # of hits >= seed_score
     zones: list[str] = field(default_factory=list)
@@ -91,15 +92,12 @@ class _State:
         if strong:
             self.strong.append(det.score)
         self.votes[det.label] = self.votes.get(det.label, 0.0) + det.score
+        self.label = max(self.votes, key=self.votes.__getitem__)
         self.scores.append(det.score)
         self.moved = max(self.moved, self.motion.distance_from_start())
         # Zones by the smoothed box, so that a jittery box on a zone's edge does not
         # enter and leave it every frame.
         self.zones = zones_of(Detection(det.label, det.score, self.motion.box))
-
-    @property
-    def label(self) -> str:
-        return max(self.votes, key=lambda k: self.votes[k])
 
     @property
     def score(self) -> float:
@@ -129,8 +127,8 @@ class Tracker:
 
     def update(self, detections: list[Detection], ts: float) -> list[TrackEvent]:
         """One detector pass at monotonic time TS (seconds); the events it caused."""
-        dets = _deduplicated(detections)
-        matched = self._associate(dets, ts)
+        dets, boxes, families = _deduplicated(detections)
+        matched = self._associate(boxes, families, ts)
         for state in self._tracks:
             if state in matched:
                 det = dets[matched[state]]
@@ -155,42 +153,35 @@ class Tracker:
         """How many tracks are alive, without building their snapshots (asked every frame)."""
         return len(self._tracks)
 
-    def _associate(self, dets: list[Detection], ts: float) -> dict[_State, int]:
+    def _associate(self, boxes: np.ndarray, families: list[str], ts: float) -> dict[_State, int]:
         """Pairs track -> detection index. Confirmed tracks choose first, cheapest
         pair first, then tentative ones: a cone's tentative track must not take the
         detection of a walker that is plainly there. Among confirmed tracks, one
         unseen for a pass competes on equal terms: when two cars pass each other
         and the model misses one, its prediction fits its own detection better
         than the neighbour's gate does."""
-        if not dets or not self._tracks:
+        tracks = self._tracks
+        if not len(boxes) or not tracks:
             return {}
-        boxes = boxes_array([d.box for d in dets])
-        predicted = boxes_array([s.motion.predict(ts) for s in self._tracks])
-        cost, distance, size_change = association_cost(predicted, boxes)
-        families = np.array([family_of(d.label) for d in dets])
+        predicted = boxes_array([s.motion.predict(ts) for s in tracks])
+        cost, distance, gap, size_change = association_cost(predicted, boxes)
         # An unseen object may have turned or stopped: the gate widens while it coasts.
         # Not for a tentative track: flicker here and there must not chain into one.
-        unseen = np.array([ts - s.last_seen if s.confirmed else 0.0 for s in self._tracks])
+        unseen = np.array([ts - s.last_seen if s.confirmed else 0.0 for s in tracks])
         # Seen once, a track has no speed yet: a small fast motorbike may be several of
         # its sizes further on at the next pass, so it may be as far as anything we
         # track goes in the time.
-        reach = np.array([MAX_SPEED * (ts - s.last_seen) if s.hits == 1 else 0.0 for s in self._tracks])
+        reach = np.array([MAX_SPEED * (ts - s.last_seen) if s.hits == 1 else 0.0 for s in tracks])
         near = (distance <= self.config.match_distance * (1.0 + GATE_GROWTH * unseen)[:, None]) | (
-            centre_gaps(predicted, boxes) <= reach[:, None]
+            gap <= reach[:, None]
         )
         allowed = (
-            (np.array([s.family for s in self._tracks])[:, None] == families[None, :])
+            (np.array([s.family for s in tracks])[:, None] == np.array(families)[None, :])
             & near
             & (size_change <= MAX_SIZE_CHANGE)
         )
-        confirmed = np.array([s.confirmed for s in self._tracks])
-        free = np.ones(len(dets), dtype=bool)
-        matched: dict[_State, int] = {}
-        for stage in (confirmed, ~confirmed):
-            for t, d in greedy_assign(cost, allowed & stage[:, None] & free[None, :]):
-                matched[self._tracks[t]] = d
-                free[d] = False
-        return matched
+        confirmed = np.array([s.confirmed for s in tracks])
+        return {tracks[t]: d for t, d in greedy_assign(cost, allowed, first=confirmed)}
 
     def _seed(self, leftovers: list[Detection], ts: float) -> None:
         """Tentative tracks from the strong unpaired detections."""
@@ -267,15 +258,15 @@ def _confirmable(state: _State, rules: TrackRules) -> bool:
     return statistics.median(state.strong) >= needed
 
 
-def _deduplicated(detections: list[Detection]) -> list[Detection]:
-    if len(detections) < 2:
-        return list(detections)
-    drop = duplicates(
-        boxes_array([d.box for d in detections]),
-        [d.score for d in detections],
-        [family_of(d.label) for d in detections],
-    )
-    return [d for i, d in enumerate(detections) if i not in drop]
+def _deduplicated(detections: list[Detection]) -> tuple[list[Detection], np.ndarray, list[str]]:
+    """The detections without duplicates, with their boxes as an array and their families."""
+    boxes = boxes_array([d.box for d in detections])
+    families = [family_of(d.label) for d in detections]
+    drop = duplicates(boxes, [d.score for d in detections], families) if len(detections) > 1 else set()
+    if not drop:
+        return list(detections), boxes, families
+    keep = [i for i in range(len(detections)) if i not in drop]
+    return [detections[i] for i in keep], boxes[keep], [families[i] for i in keep]
 
 
 def _publish(state: _State, kind: Literal["new", "update"], ts: float) -> TrackEvent:
