@@ -27,14 +27,18 @@ def boxes_array(boxes: Sequence[Box]) -> np.ndarray:
 def overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every pair of rows of A and B: IoU, the share of A inside B, and B's area
     over A's."""
-    ax1, ay1, ax2, ay2 = a.T[:, :, None]
-    bx1, by1, bx2, by2 = b.T[:, None, :]
-    ix = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
-    iy = np.minimum(ay2, by2) - np.maximum(ay1, by1)
-    inter = np.maximum(ix, 0.0) * np.maximum(iy, 0.0)
-    area_a = np.maximum((ax2 - ax1) * (ay2 - ay1), 1e-9)
-    area_b = np.maximum((bx2 - bx1) * (by2 - by1), 1e-9)
+    # x and y together: [n, m, 2] arrays, then width x height.
+    cut = np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2])
+    np.maximum(cut, 0.0, out=cut)
+    inter = cut[..., 0] * cut[..., 1]
+    area_a = np.maximum(areas(a), 1e-9)[:, None]
+    area_b = np.maximum(areas(b), 1e-9)[None, :]
     return inter / (area_a + area_b - inter), inter / area_a, area_b / area_a
+
+
+def areas(boxes: np.ndarray) -> np.ndarray:
+    size = boxes[:, 2:] - boxes[:, :2]
+    return size[:, 0] * size[:, 1]
 
 
 def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[str]) -> set[int]:
@@ -46,13 +50,12 @@ def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[st
     ious, inside, ratio = overlaps(boxes, boxes)
     nested = (inside >= DUPLICATE_CONTAINMENT) | (inside.T >= DUPLICATE_CONTAINMENT)
     nested &= (ratio < MAX_NESTED_RATIO) & (ratio > 1 / MAX_NESTED_RATIO)
-    kin = np.asarray(families)
-    hides = ((kin[:, None] == kin[None, :]) & ((ious >= DUPLICATE_IOU) | nested)).tolist()
+    covers = ((ious >= DUPLICATE_IOU) | nested).tolist()
     order = sorted(range(len(boxes)), key=lambda i: -scores[i])
     dropped: set[int] = set()
     for rank, i in enumerate(order):
         if i not in dropped:
-            dropped.update(j for j in order[rank + 1 :] if hides[i][j])
+            dropped.update(j for j in order[rank + 1 :] if covers[i][j] and families[i] == families[j])
     return dropped
 
 
@@ -62,13 +65,9 @@ def association_cost(tracks: np.ndarray, dets: np.ndarray) -> tuple[np.ndarray, 
     gate suit near and far objects; the cost adds 1 - IoU and the size mismatch so that,
     among near candidates, the best overlap of the right size wins."""
     ious, _, ratio = overlaps(tracks, dets)
-    t_size = tracks[:, 2:] - tracks[:, :2]
-    d_size = dets[:, 2:] - dets[:, :2]
-    mean_area = (t_size[:, 0] * t_size[:, 1])[:, None] + (d_size[:, 0] * d_size[:, 1])[None, :]
-    scale = np.sqrt(np.maximum(mean_area / 2, 1e-9))
-    t_centre = (tracks[:, :2] + tracks[:, 2:]) / 2
-    d_centre = (dets[:, :2] + dets[:, 2:]) / 2
-    gap = np.hypot(t_centre[:, None, 0] - d_centre[None, :, 0], t_centre[:, None, 1] - d_centre[None, :, 1])
+    scale = np.sqrt(np.maximum((areas(tracks)[:, None] + areas(dets)[None, :]) / 2, 1e-9))
+    between = (tracks[:, None, :2] + tracks[:, None, 2:]) / 2 - (dets[None, :, :2] + dets[None, :, 2:]) / 2
+    gap = np.hypot(between[..., 0], between[..., 1])
     distance = gap / scale
     change = np.maximum(ratio, 1 / ratio)
     return distance + (1 - ious) + 0.5 * np.log(change), distance, gap, change
