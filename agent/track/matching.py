@@ -41,17 +41,18 @@ def areas(boxes: np.ndarray) -> np.ndarray:
     return size[:, 0] * size[:, 1]
 
 
-def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[str]) -> set[int]:
-    """Indices of boxes to drop: within a family, a box overlapping a better one
-    (IoU), or lying mostly on it or around it when the two are of comparable size.
-    The model often gives one person a full box and a torso box, a shifted second
-    guess, or a box around two people; but a giant weak box around a whole crowd
-    must not hide the people in it."""
-    ious, inside, ratio = overlaps(boxes, boxes)
+def duplicates(
+    ious: np.ndarray, inside: np.ndarray, ratio: np.ndarray, scores: Sequence[float], families: Sequence[str]
+) -> set[int]:
+    """Indices of boxes to drop, given the boxes' overlaps() with each other: within a
+    family, a box overlapping a better one (IoU), or lying mostly on it or around it when
+    the two are of comparable size. The model often gives one person a full box and a
+    torso box, a shifted second guess, or a box around two people; but a giant weak box
+    around a whole crowd must not hide the people in it."""
     nested = (inside >= DUPLICATE_CONTAINMENT) | (inside.T >= DUPLICATE_CONTAINMENT)
     nested &= (ratio < MAX_NESTED_RATIO) & (ratio > 1 / MAX_NESTED_RATIO)
     covers = ((ious >= DUPLICATE_IOU) | nested).tolist()
-    order = sorted(range(len(boxes)), key=lambda i: -scores[i])
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
     dropped: set[int] = set()
     for rank, i in enumerate(order):
         if i not in dropped:
@@ -59,12 +60,13 @@ def duplicates(boxes: np.ndarray, scores: Sequence[float], families: Sequence[st
     return dropped
 
 
-def association_cost(tracks: np.ndarray, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def association_cost(
+    tracks: np.ndarray, dets: np.ndarray, ious: np.ndarray, ratio: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(cost, centre distance in box sizes, centre distance in frame units, area ratio >= 1)
-    for every track/detection pair. Box sizes (square root of the mean area) let the same
-    gate suit near and far objects; the cost adds 1 - IoU and the size mismatch so that,
-    among near candidates, the best overlap of the right size wins."""
-    ious, _, ratio = overlaps(tracks, dets)
+    for every track/detection pair, given their overlaps() IOUS and RATIO. Box sizes (square
+    root of the mean area) let the same gate suit near and far objects; the cost adds 1 - IoU
+    and the size mismatch so that, among near candidates, the best overlap of the right size wins."""
     scale = np.sqrt(np.maximum((areas(tracks)[:, None] + areas(dets)[None, :]) / 2, 1e-9))
     between = (tracks[:, None, :2] + tracks[:, None, 2:]) / 2 - (dets[None, :, :2] + dets[None, :, 2:]) / 2
     gap = np.hypot(between[..., 0], between[..., 1])

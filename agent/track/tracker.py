@@ -26,7 +26,7 @@ from agent.config import TrackerConfig, TrackRules
 from agent.detect.detector import Box, Detection
 from agent.track.families import family_of
 from agent.track.kinematics import MAX_SPEED, BoxFilter
-from agent.track.matching import association_cost, boxes_array, duplicates, greedy_assign
+from agent.track.matching import association_cost, boxes_array, duplicates, greedy_assign, overlaps
 
 RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
 MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
@@ -127,16 +127,23 @@ class Tracker:
 
     def update(self, detections: list[Detection], ts: float) -> list[TrackEvent]:
         """One detector pass at monotonic time TS (seconds); the events it caused."""
-        dets, boxes, families = _deduplicated(detections)
-        matched = self._associate(boxes, families, ts)
+        n = len(detections)
+        boxes = boxes_array([d.box for d in detections])
+        predicted = boxes_array([s.motion.predict(ts) for s in self._tracks])
+        # One computation serves both steps: detections with each other, then tracks with detections.
+        ious, inside, ratio = overlaps(np.concatenate((boxes, predicted)), boxes)
+        families = [family_of(d.label) for d in detections]
+        scores = [d.score for d in detections]
+        dropped = duplicates(ious[:n], inside[:n], ratio[:n], scores, families) if n > 1 else set()
+        matched = self._associate(predicted, boxes, ious[n:], ratio[n:], families, dropped, ts)
         for state in self._tracks:
             if state in matched:
-                det = dets[matched[state]]
+                det = detections[matched[state]]
                 state.hit(det, ts, self.zones_of, det.score >= self.rules(state.label).seed_score)
             else:
                 state.misses += 1
-        taken = set(matched.values())
-        self._seed([d for i, d in enumerate(dets) if i not in taken], ts)
+        unused = dropped.union(matched.values())
+        self._seed([d for i, d in enumerate(detections) if i not in unused], ts)
         return self._lifecycle(ts)
 
     def flush(self, ts: float) -> list[TrackEvent]:
@@ -153,8 +160,17 @@ class Tracker:
         """How many tracks are alive, without building their snapshots (asked every frame)."""
         return len(self._tracks)
 
-    def _associate(self, boxes: np.ndarray, families: list[str], ts: float) -> dict[_State, int]:
-        """Pairs track -> detection index. Confirmed tracks choose first, cheapest
+    def _associate(
+        self,
+        predicted: np.ndarray,
+        boxes: np.ndarray,
+        ious: np.ndarray,
+        ratio: np.ndarray,
+        families: list[str],
+        dropped: set[int],
+        ts: float,
+    ) -> dict[_State, int]:
+        """Pairs track -> detection index (never one of DROPPED). Confirmed tracks choose first, cheapest
         pair first, then tentative ones: a cone's tentative track must not take the
         detection of a walker that is plainly there. Among confirmed tracks, one
         unseen for a pass competes on equal terms: when two cars pass each other
@@ -163,8 +179,7 @@ class Tracker:
         tracks = self._tracks
         if not len(boxes) or not tracks:
             return {}
-        predicted = boxes_array([s.motion.predict(ts) for s in tracks])
-        cost, distance, gap, size_change = association_cost(predicted, boxes)
+        cost, distance, gap, size_change = association_cost(predicted, boxes, ious, ratio)
         # An unseen object may have turned or stopped: the gate widens while it coasts.
         # Not for a tentative track: flicker here and there must not chain into one.
         unseen = np.array([ts - s.last_seen if s.confirmed else 0.0 for s in tracks])
@@ -180,6 +195,8 @@ class Tracker:
             & near
             & (size_change <= MAX_SIZE_CHANGE)
         )
+        if dropped:
+            allowed[:, list(dropped)] = False
         confirmed = np.array([s.confirmed for s in tracks])
         return {tracks[t]: d for t, d in greedy_assign(cost, allowed, first=confirmed)}
 
@@ -256,17 +273,6 @@ def _confirmable(state: _State, rules: TrackRules) -> bool:
         return False
     needed = rules.confirm_score if state.moved >= STILL else rules.still_score
     return statistics.median(state.strong) >= needed
-
-
-def _deduplicated(detections: list[Detection]) -> tuple[list[Detection], np.ndarray, list[str]]:
-    """The detections without duplicates, with their boxes as an array and their families."""
-    boxes = boxes_array([d.box for d in detections])
-    families = [family_of(d.label) for d in detections]
-    drop = duplicates(boxes, [d.score for d in detections], families) if len(detections) > 1 else set()
-    if not drop:
-        return list(detections), boxes, families
-    keep = [i for i in range(len(detections)) if i not in drop]
-    return [detections[i] for i in keep], boxes[keep], [families[i] for i in keep]
 
 
 def _publish(state: _State, kind: Literal["new", "update"], ts: float) -> TrackEvent:
