@@ -28,6 +28,8 @@ from agent.track.families import family_of
 from agent.track.kinematics import MAX_SPEED, BoxFilter
 from agent.track.matching import association_cost, boxes_array, duplicates, greedy_assign, overlaps
 
+ZonesOf = Callable[[Detection], list[str]]  # the named zones a detection stands in
+
 RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
 MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
 GATE_GROWTH = 1.0  # per second unseen, the gate widens by this many times `match_distance`
@@ -82,7 +84,7 @@ class _State:
     published: Track | None = None  # as last told in an event
     published_at: float = 0.0
 
-    def hit(self, det: Detection, ts: float, zones_of: Callable[[Detection], list[str]], strong: bool) -> None:
+    def hit(self, det: Detection, ts: float, zones_of: ZonesOf | None, strong: bool) -> None:
         if self.scores:  # the first sighting is the filter's starting point
             self.motion.update(det.box, ts)
         self.last_seen = ts
@@ -97,7 +99,8 @@ class _State:
         self.moved = max(self.moved, self.motion.distance_from_start())
         # Zones by the smoothed box, so that a jittery box on a zone's edge does not
         # enter and leave it every frame.
-        self.zones = zones_of(Detection(det.label, det.score, self.motion.box))
+        if zones_of is not None:
+            self.zones = zones_of(Detection(det.label, det.score, self.motion.box))
 
     @property
     def score(self) -> float:
@@ -118,7 +121,8 @@ class _State:
 
 
 class Tracker:
-    def __init__(self, config: TrackerConfig, zones_of: Callable[[Detection], list[str]] = lambda d: []) -> None:
+    def __init__(self, config: TrackerConfig, zones_of: ZonesOf | None = None) -> None:
+        """ZONES_OF: the named zones a detection stands in; None: the camera has none."""
         self.config = config
         self.zones_of = zones_of
         self._tracks: list[_State] = []
