@@ -61,7 +61,7 @@ class CameraPipeline:
         self.detector = detector
         self.filter = CameraFilter(config.detector, camera)
         self.gate = MotionGate(camera.motion, camera.masks, detector.input_size[0], every_frame=every_frame)
-        self.tracker = Tracker(config.tracker, self.filter.zones_of)
+        self.tracker = Tracker(config.tracker, self.filter.zones_of if camera.zones else None)
         self.events = EventFactory(camera.id)
         self.rules = RuleEngine(camera, config.timezone) if camera.lines or _guarded(camera) else None
         self.left = _left_watch(camera)

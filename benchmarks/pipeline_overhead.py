@@ -7,9 +7,11 @@ file, interleaved frame by frame (each path has its own decoder, advanced in
 lockstep, and the order rotates), so that the machine's drifts in speed hit
 every path alike; the invokes of all models are compared the same way, all
 models on each frame. Times are medians over frames: on a shared machine a few
-frames stall whatever runs, and the median leaves those out.
+frames stall whatever runs, and the median leaves those out. With --rounds N
+each model's paths run N times over the frames (fresh paths each time), all
+rounds pooled: a slow spell of the machine then weighs on one round only.
 
-    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--frames 300]
+    .venv/bin/python benchmarks/pipeline_overhead.py [--video PATH] [--frames 300] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -88,15 +90,37 @@ def overhead(video: Path, detector: Detector, limit: int) -> tuple[dict[str, lis
     cpu: dict[str, list[float]] = {key: [] for key in paths}
     invoke = _CpuOfInvoke(detector)
     order = list(paths)
-    for _ in range(limit):
-        order.append(order.pop(0))  # rotate, so that no path always runs first after another
-        for key in order:
-            started, started_cpu, invoke.seconds = time.perf_counter(), time.thread_time(), 0.0
-            if not paths[key].step():
-                return wall, cpu, paths["gated"].pipeline.counters.invocations
-            wall[key].append(time.perf_counter() - started)
-            cpu[key].append(time.thread_time() - started_cpu - invoke.seconds)
-    return wall, cpu, paths["gated"].pipeline.counters.invocations
+    try:
+        for _ in range(limit):
+            order.append(order.pop(0))  # rotate, so that no path always runs first after another
+            for key in order:
+                started, started_cpu, invoke.seconds = time.perf_counter(), time.thread_time(), 0.0
+                if not paths[key].step():
+                    return wall, cpu, paths["gated"].pipeline.counters.invocations
+                wall[key].append(time.perf_counter() - started)
+                cpu[key].append(time.thread_time() - started_cpu - invoke.seconds)
+        return wall, cpu, paths["gated"].pipeline.counters.invocations
+    finally:
+        invoke.remove()
+
+
+def pooled(
+    video: Path, detector: Detector, limit: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
+    """overhead() ROUNDS times, each path's frames of all rounds together (cut to the frames every
+    path ran, so that frame k of one path still pairs with frame k of the others); the gated
+    invokes of the first round."""
+    wall: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    invokes = 0
+    for round_ in range(rounds):
+        more_wall, more_cpu, gated = overhead(video, detector, limit)
+        frames = min(len(times) for times in more_wall.values())
+        for key in more_wall:
+            wall.setdefault(key, []).extend(more_wall[key][:frames])
+            cpu.setdefault(key, []).extend(more_cpu[key][:frames])
+        invokes = gated if round_ == 0 else invokes
+    return wall, cpu, invokes
 
 
 class _CpuOfInvoke:
@@ -105,6 +129,7 @@ class _CpuOfInvoke:
 
     def __init__(self, detector: Detector) -> None:
         self.seconds = 0.0
+        self._detector = detector
         self._invoke = detector.interpreter.invoke
         detector.interpreter.invoke = self  # type: ignore[method-assign]
 
@@ -112,6 +137,9 @@ class _CpuOfInvoke:
         started = time.thread_time()
         self._invoke()
         self.seconds += time.thread_time() - started
+
+    def remove(self) -> None:
+        self._detector.interpreter.invoke = self._invoke  # type: ignore[method-assign]
 
 
 def invoke_times(video: Path, detectors: dict[str, Detector], limit: int) -> dict[str, list[float]]:
@@ -139,18 +167,19 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=MEDIA / "vtest.avi")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     detectors = {name: Detector(path, threads=args.threads) for name, path in catalog_models().items()}
     invoke = invoke_times(args.video, detectors, args.frames)
     runtime = next(iter(detectors.values())).runtime
-    print(f"{args.video.name}: {args.frames} frames, runtime {runtime}, {args.threads} threads. invoke: all models "
-          "interleaved on each frame; limit, pipeline: each model's three paths interleaved frame by frame. "
-          "ms: median per frame; ratio (wall clock) and +ms CPU (this thread, outside invoke): median over "
-          "frames of the ratio and the difference on the same frame")  # fmt: skip
+    print(f"{args.video.name}: {args.frames} frames x {args.rounds} rounds, runtime {runtime}, {args.threads} threads. "
+          "invoke: all models interleaved on each frame; limit, pipeline: each model's three paths interleaved "
+          "frame by frame. ms: median per frame; ratio (wall clock) and +ms CPU (this thread, outside invoke): "
+          "median over frames of the ratio and the difference on the same frame")  # fmt: skip
     print(f"{'':<28} {'':>9} {'':>6} {'':>9} {'every frame':>19} {'motion gate':>19}")
     print(f"{'model':<28} {'invoke ms':>9} {'vs v1':>6} {'limit ms':>9}" + f" {'ratio':>9} {'+ms CPU':>9}" * 2)
     for name, detector in detectors.items():
-        wall, cpu, invokes = overhead(args.video, detector, args.frames)
+        wall, cpu, invokes = pooled(args.video, detector, args.frames, args.rounds)
         row = [_ms(invoke[name]), _ratio(invoke[name], invoke[REFERENCE]), _ms(wall["bare"])]
         for path in ("every", "gated"):
             row += [_ratio(wall[path], wall["bare"]), _extra_ms(cpu[path], cpu["bare"])]

@@ -8,11 +8,13 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from agent.config import TrackerConfig
 from agent.detect.detector import Detection
+from agent.track.matching import greedy_assign
 from agent.track.tracker import Tracker, TrackEvent
 
 FPS = 10.0
@@ -120,6 +122,17 @@ def test_a_walker_stopping_in_front_of_a_cone_keeps_its_id() -> None:
     assert [(e.type, e.track.id) for e in events] == [("new", 1)]
     walker = next(t for t in tracker.active() if t.id == 1)
     assert walker.box[0] > 0.6
+
+
+def test_rows_marked_first_pick_before_cheaper_pairs_of_the_other_rows() -> None:
+    """One assignment pass does both stages: the confirmed row 0 takes detection 0 although
+    the tentative row 1 fits it better; row 1 gets what is left; equal costs go in row order."""
+    cost = np.array([[0.3, 0.9, 0.5], [0.1, 0.2, 0.5]])
+    allowed = np.array([[True, True, False], [True, True, True]])
+    assert greedy_assign(cost, allowed, first=np.array([True, False])) == [(0, 0), (1, 1)]
+    assert greedy_assign(cost, allowed, first=np.array([False, False])) == [(1, 0), (0, 1)]
+    ties = np.full((2, 2), 0.5)
+    assert greedy_assign(ties, np.ones((2, 2), bool), first=np.array([False, True])) == [(1, 0), (0, 1)]
 
 
 def test_a_parked_car_makes_one_new_and_nothing_more_until_it_leaves() -> None:

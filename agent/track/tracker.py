@@ -26,7 +26,9 @@ from agent.config import TrackerConfig, TrackRules
 from agent.detect.detector import Box, Detection
 from agent.track.families import family_of
 from agent.track.kinematics import MAX_SPEED, BoxFilter
-from agent.track.matching import association_cost, boxes_array, centre_gaps, duplicates, greedy_assign
+from agent.track.matching import association_cost, boxes_array, duplicates, greedy_assign, overlaps
+
+ZonesOf = Callable[[Detection], list[str]]  # the named zones a detection stands in
 
 RECENT_SCORES = 15  # hits whose median is a track's score: smooths flicker, still follows change
 MAX_SIZE_CHANGE = 3.0  # area ratio beyond which a box is not the same object (nor a usable box of it)
@@ -74,6 +76,7 @@ class _State:
     hits: int = 0  # detections so far
     moved: float = 0.0  # farthest it has been from where it was first seen, in box sizes
     votes: dict[str, float] = field(default_factory=dict)
+    label: str = ""  # the label with the most votes, kept up to date by hit()
     scores: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))
     strong: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_SCORES))  # of hits >= seed_score
     zones: list[str] = field(default_factory=list)
@@ -81,7 +84,7 @@ class _State:
     published: Track | None = None  # as last told in an event
     published_at: float = 0.0
 
-    def hit(self, det: Detection, ts: float, zones_of: Callable[[Detection], list[str]], strong: bool) -> None:
+    def hit(self, det: Detection, ts: float, zones_of: ZonesOf | None, strong: bool) -> None:
         if self.scores:  # the first sighting is the filter's starting point
             self.motion.update(det.box, ts)
         self.last_seen = ts
@@ -91,15 +94,13 @@ class _State:
         if strong:
             self.strong.append(det.score)
         self.votes[det.label] = self.votes.get(det.label, 0.0) + det.score
+        self.label = max(self.votes, key=self.votes.__getitem__)
         self.scores.append(det.score)
         self.moved = max(self.moved, self.motion.distance_from_start())
         # Zones by the smoothed box, so that a jittery box on a zone's edge does not
         # enter and leave it every frame.
-        self.zones = zones_of(Detection(det.label, det.score, self.motion.box))
-
-    @property
-    def label(self) -> str:
-        return max(self.votes, key=lambda k: self.votes[k])
+        if zones_of is not None:
+            self.zones = zones_of(Detection(det.label, det.score, self.motion.box))
 
     @property
     def score(self) -> float:
@@ -120,7 +121,8 @@ class _State:
 
 
 class Tracker:
-    def __init__(self, config: TrackerConfig, zones_of: Callable[[Detection], list[str]] = lambda d: []) -> None:
+    def __init__(self, config: TrackerConfig, zones_of: ZonesOf | None = None) -> None:
+        """ZONES_OF: the named zones a detection stands in; None: the camera has none."""
         self.config = config
         self.zones_of = zones_of
         self._tracks: list[_State] = []
@@ -129,16 +131,23 @@ class Tracker:
 
     def update(self, detections: list[Detection], ts: float) -> list[TrackEvent]:
         """One detector pass at monotonic time TS (seconds); the events it caused."""
-        dets = _deduplicated(detections)
-        matched = self._associate(dets, ts)
+        n = len(detections)
+        boxes = boxes_array([d.box for d in detections])
+        predicted = boxes_array([s.motion.predict(ts) for s in self._tracks])
+        # One computation serves both steps: detections with each other, then tracks with detections.
+        ious, inside, ratio = overlaps(np.concatenate((boxes, predicted)), boxes)
+        families = [family_of(d.label) for d in detections]
+        scores = [d.score for d in detections]
+        dropped = duplicates(ious[:n], inside[:n], ratio[:n], scores, families) if n > 1 else set()
+        matched = self._associate(predicted, boxes, ious[n:], ratio[n:], families, dropped, ts)
         for state in self._tracks:
             if state in matched:
-                det = dets[matched[state]]
+                det = detections[matched[state]]
                 state.hit(det, ts, self.zones_of, det.score >= self.rules(state.label).seed_score)
             else:
                 state.misses += 1
-        taken = set(matched.values())
-        self._seed([d for i, d in enumerate(dets) if i not in taken], ts)
+        unused = dropped.union(matched.values())
+        self._seed([d for i, d in enumerate(detections) if i not in unused], ts)
         return self._lifecycle(ts)
 
     def flush(self, ts: float) -> list[TrackEvent]:
@@ -155,42 +164,45 @@ class Tracker:
         """How many tracks are alive, without building their snapshots (asked every frame)."""
         return len(self._tracks)
 
-    def _associate(self, dets: list[Detection], ts: float) -> dict[_State, int]:
-        """Pairs track -> detection index. Confirmed tracks choose first, cheapest
+    def _associate(
+        self,
+        predicted: np.ndarray,
+        boxes: np.ndarray,
+        ious: np.ndarray,
+        ratio: np.ndarray,
+        families: list[str],
+        dropped: set[int],
+        ts: float,
+    ) -> dict[_State, int]:
+        """Pairs track -> detection index (never one of DROPPED). Confirmed tracks choose first, cheapest
         pair first, then tentative ones: a cone's tentative track must not take the
         detection of a walker that is plainly there. Among confirmed tracks, one
         unseen for a pass competes on equal terms: when two cars pass each other
         and the model misses one, its prediction fits its own detection better
         than the neighbour's gate does."""
-        if not dets or not self._tracks:
+        tracks = self._tracks
+        if not len(boxes) or not tracks:
             return {}
-        boxes = boxes_array([d.box for d in dets])
-        predicted = boxes_array([s.motion.predict(ts) for s in self._tracks])
-        cost, distance, size_change = association_cost(predicted, boxes)
-        families = np.array([family_of(d.label) for d in dets])
+        cost, distance, gap, size_change = association_cost(predicted, boxes, ious, ratio)
         # An unseen object may have turned or stopped: the gate widens while it coasts.
         # Not for a tentative track: flicker here and there must not chain into one.
-        unseen = np.array([ts - s.last_seen if s.confirmed else 0.0 for s in self._tracks])
+        unseen = np.array([ts - s.last_seen if s.confirmed else 0.0 for s in tracks])
         # Seen once, a track has no speed yet: a small fast motorbike may be several of
         # its sizes further on at the next pass, so it may be as far as anything we
         # track goes in the time.
-        reach = np.array([MAX_SPEED * (ts - s.last_seen) if s.hits == 1 else 0.0 for s in self._tracks])
+        reach = np.array([MAX_SPEED * (ts - s.last_seen) if s.hits == 1 else 0.0 for s in tracks])
         near = (distance <= self.config.match_distance * (1.0 + GATE_GROWTH * unseen)[:, None]) | (
-            centre_gaps(predicted, boxes) <= reach[:, None]
+            gap <= reach[:, None]
         )
         allowed = (
-            (np.array([s.family for s in self._tracks])[:, None] == families[None, :])
+            (np.array([s.family for s in tracks])[:, None] == np.array(families)[None, :])
             & near
             & (size_change <= MAX_SIZE_CHANGE)
         )
-        confirmed = np.array([s.confirmed for s in self._tracks])
-        free = np.ones(len(dets), dtype=bool)
-        matched: dict[_State, int] = {}
-        for stage in (confirmed, ~confirmed):
-            for t, d in greedy_assign(cost, allowed & stage[:, None] & free[None, :]):
-                matched[self._tracks[t]] = d
-                free[d] = False
-        return matched
+        if dropped:
+            allowed[:, list(dropped)] = False
+        confirmed = np.array([s.confirmed for s in tracks])
+        return {tracks[t]: d for t, d in greedy_assign(cost, allowed, first=confirmed)}
 
     def _seed(self, leftovers: list[Detection], ts: float) -> None:
         """Tentative tracks from the strong unpaired detections."""
@@ -265,17 +277,6 @@ def _confirmable(state: _State, rules: TrackRules) -> bool:
         return False
     needed = rules.confirm_score if state.moved >= STILL else rules.still_score
     return statistics.median(state.strong) >= needed
-
-
-def _deduplicated(detections: list[Detection]) -> list[Detection]:
-    if len(detections) < 2:
-        return list(detections)
-    drop = duplicates(
-        boxes_array([d.box for d in detections]),
-        [d.score for d in detections],
-        [family_of(d.label) for d in detections],
-    )
-    return [d for i, d in enumerate(detections) if i not in drop]
 
 
 def _publish(state: _State, kind: Literal["new", "update"], ts: float) -> TrackEvent:
