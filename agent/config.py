@@ -642,9 +642,9 @@ class EvidenceConfig(Strict):
     )
     daily_mb: float = Field(
         5.0, ge=0.1, le=10_000.0,
-        description="picture megabytes the hub may send per day (local time), shared by every camera; the last "
-        "half is kept for `alert` and `left` pictures, the last fifth for `alert`. 5 MB a day is 150 MB a month, "
-        "a small share of a rural prepaid data plan, and ~600 pictures of 8 kB a day",
+        description="picture megabytes the hub may send per day (a day in `timezone`), shared by every camera; "
+        "the last half is kept for `alert` and `left` pictures, the last fifth for `alert`. 5 MB a day is 150 MB "
+        "a month, a small share of a rural prepaid data plan, and ~600 pictures of 8 kB a day",
     )  # fmt: skip
     spool_mb: float = Field(
         20.0, ge=1.0, le=100_000.0,

@@ -91,7 +91,7 @@ class Agent:
         self.detector = Detector.from_config(config.detector)
         self.spool = Spool.from_config(config.spool)
         self.pictures = Spool.for_pictures(config.spool, config.evidence.spool_mb)
-        self.budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
+        self.budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024), config.timezone)
         self.commands = CommandHandlers()
         self.commands.register("snapshot", self._in_main_loop(self._cmd_snapshot), SnapshotArgs)
         self.commands.register("set", self._in_main_loop(self._cmd_set), SetArgs)

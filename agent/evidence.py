@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -64,17 +66,21 @@ def evidence_jpeg(
 
 
 class EvidenceBudget:
-    """Picture bytes per calendar day (the hub's local time), shared by kind of event (see SHARES)."""
+    """Picture bytes per calendar day in the hub's time zone (TIMEZONE, a zoneinfo name; None: the system's),
+    shared by kind of event (see SHARES)."""
 
-    def __init__(self, daily_bytes: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, daily_bytes: int, timezone: str | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.daily_bytes = daily_bytes
+        self._zone = ZoneInfo(timezone) if timezone else None
         self._clock = clock
         self._day = self._today()
         self.used = 0
         self.refused = dict.fromkeys(KINDS, 0)
 
     def _today(self) -> str:
-        return time.strftime("%Y-%m-%d", time.localtime(self._clock()))
+        return datetime.fromtimestamp(self._clock(), self._zone).strftime("%Y-%m-%d")
 
     def room(self, kind: str) -> int:
         """Bytes a picture of KIND may still take today."""

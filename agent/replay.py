@@ -39,7 +39,7 @@ def replay(
         return 1
     config, camera = _replay_config(video, config, camera_id)
     detector = Detector.from_config(config.detector)
-    budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
+    budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024), config.timezone)
     pipeline = CameraPipeline(config, camera, detector, every_frame=every_frame, budget=budget)
     if evidence_dir is not None:
         evidence_dir.mkdir(parents=True, exist_ok=True)

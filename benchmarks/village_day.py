@@ -166,7 +166,7 @@ def telemetry(config: HubConfig, detector: Detector, directory: Path, delivered:
     (directory / "hub.yaml").write_text("hub_id: village\n")
     spool = Spool.from_config(config.spool)
     pictures = Spool.for_pictures(config.spool, config.evidence.spool_mb)
-    budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024))
+    budget = EvidenceBudget(int(config.evidence.daily_mb * 1024 * 1024), config.timezone)
     uplink = Uplink(config, spool)
     uplink.counts["delivered"] = delivered
     health = Health(config, directory / "hub.yaml", detector, spool, uplink, pictures, budget)

@@ -3,6 +3,8 @@ budget that keeps its last part for alerts."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import cv2
 import numpy as np
 import pytest
@@ -64,3 +66,14 @@ def test_the_budget_keeps_its_last_part_for_alerts() -> None:
     assert budget.room("alert") == 0
     now[0] += 86_400  # the next day starts afresh
     assert budget.room("new") == 100_000 * SHARES["new"]
+
+
+def test_the_budget_day_turns_at_midnight_in_the_hubs_time_zone() -> None:
+    now = [datetime(2026, 12, 1, 23, 0, tzinfo=UTC).timestamp()]  # 06:00 on 2 December in Vietnam
+    hanoi = EvidenceBudget(1000, "Asia/Ho_Chi_Minh", clock=lambda: now[0])
+    utc = EvidenceBudget(1000, "UTC", clock=lambda: now[0])
+    for budget in (hanoi, utc):
+        budget.spend(budget.room("alert"))
+    now[0] += 2 * 3600  # 01:00 UTC, 08:00 in Vietnam: a new day in UTC only
+    assert utc.room("alert") == 1000
+    assert hanoi.room("alert") == 0
