@@ -18,7 +18,7 @@ setup(
         "PyYAML>=6",
         "typing-extensions>=4.6",  # a TypedDict that pydantic validates on Python 3.11
         # LiteRT 2.2/2.3 crashed in allocate_tensors/invoke under aarch64 emulation
-        # while 2.0.x/2.1.x ran the model correctly (GUIDE section 6).
+        # while 2.0.x/2.1.x ran the model correctly.
         "ai-edge-litert>=2.0.2,<2.2",
     ],
     extras_require={
