@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from agent.config import MotionConfig
+from agent.detect.geometry import Polygon, to_pixels
 
-Polygon = list[tuple[float, float]]
 PixelBox = tuple[int, int, int, int]  # x, y, width, height in full-frame pixels
 
 # After a whole-frame change a camera's auto exposure usually hunts for a few
@@ -80,8 +80,7 @@ class MotionDetector:
         small_h = max(1, round(height * small_w / width))
         valid = np.full((small_h, small_w), 255, np.uint8)
         for polygon in self.masks:
-            points = np.array([(x * small_w, y * small_h) for x, y in polygon], np.float32).round().astype(np.int32)
-            cv2.fillPoly(valid, [points], 0)
+            cv2.fillPoly(valid, [to_pixels(polygon, small_w, small_h)], 0)
         self._valid = valid
         self._valid_count = int(np.count_nonzero(valid))
         self._background = None
