@@ -19,7 +19,7 @@ import functools
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic validates typing's own only from Python 3.12
@@ -27,7 +27,7 @@ from typing_extensions import TypedDict  # pydantic validates typing's own only 
 from agent.detect.geometry import Box
 from agent.rules import findings
 from agent.rules.findings import Direction, Reason
-from agent.track.tracker import TrackEvent
+from agent.track.tracker import PresenceType, TrackEvent
 
 SCHEMA_VERSION = 2
 COUNTS_VERSION = 1
@@ -90,7 +90,7 @@ class Event(_Message):
 class ObjectEvent(Event):
     """An object in view: `new` once confirmed, `update` on a meaningful change, `end` once gone."""
 
-    type: Literal["new", "update", "end"]
+    type: PresenceType
     score: float
     box: Box
     zones: tuple[str, ...]
@@ -149,7 +149,7 @@ class Counts(_Message):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    **dict.fromkeys(("new", "update", "end"), ObjectEvent),
+    **dict.fromkeys(get_args(PresenceType), ObjectEvent),
     "cross": CrossEvent,
     "alert": AlertEvent,
     "left": LeftEvent,

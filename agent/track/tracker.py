@@ -55,9 +55,12 @@ class Track:
     confirmed: bool = False
 
 
+PresenceType = Literal["new", "update", "end"]  # what the tracker tells of an object's life
+
+
 @dataclass
 class TrackEvent:
-    type: Literal["new", "update", "end"]
+    type: PresenceType
     track: Track
     ts: float  # the pass that confirmed or changed it; for `end`, when it was last seen
 
